@@ -1,0 +1,1 @@
+//! Benchmarks of the translation library: see `benches/`.

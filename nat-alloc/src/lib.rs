@@ -1,0 +1,2 @@
+//! nat-alloc
+#![no_std]

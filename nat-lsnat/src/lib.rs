@@ -1,0 +1,2 @@
+//! nat-lsnat
+#![no_std]
