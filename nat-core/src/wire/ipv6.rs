@@ -185,7 +185,7 @@ pub(crate) fn parse_quote(buf: &[u8], at: usize) -> Result<Quote<Ipv6Addr>, Pars
         return Err(ParseError::UnkeyableQuote);
     }
     let walk = match ExtensionWalk::walk(h, h[NEXT_HEADER], h.len()) {
-        Ok(w) if !w.fragment.is_some_and(|f| !f.is_first()) => w,
+        Ok(w) if w.fragment.is_none_or(|f| f.is_first()) => w,
         Ok(_) | Err(ParseError::Truncated { .. }) => return Err(ParseError::UnkeyableQuote),
         Err(e) => return Err(e),
     };
