@@ -23,6 +23,7 @@ pub mod allocator;
 pub mod checksum;
 pub mod flow;
 pub mod session;
+pub mod siit;
 pub mod time;
 pub mod verdict;
 pub mod wire;
