@@ -20,10 +20,17 @@
 extern crate std;
 
 pub mod allocator;
+pub mod behavior;
 pub mod checksum;
+pub mod event;
 pub mod flow;
+pub mod icmp_error;
+pub mod nat44;
+pub mod prefix;
+pub mod rewrite;
 pub mod session;
 pub mod siit;
+pub mod tcp_state;
 pub mod time;
 pub mod verdict;
 pub mod wire;

@@ -189,3 +189,42 @@ pub trait SessionStore<I: IpAddress, O: IpAddress> {
     /// Live bindings.
     fn bib_count(&self) -> usize;
 }
+
+/// Forwards the store trait through a pointer type, so a translator can own a `&mut` to a
+/// store in a `static` (firmware) or a `Box` (a large store off the stack).
+macro_rules! forward_store {
+    ($($ptr:tt)*) => {
+        impl<I: IpAddress, O: IpAddress, S: SessionStore<I, O> + ?Sized> SessionStore<I, O> for $($ptr)* {
+            #[inline]
+            fn hash_inside(&self, key: &FlowKey<I>) -> u64 { (**self).hash_inside(key) }
+            #[inline]
+            fn hash_outside(&self, key: &FlowKey<O>) -> u64 { (**self).hash_outside(key) }
+            #[inline]
+            fn prefetch(&self, hash: u64) { (**self).prefetch(hash) }
+            #[inline]
+            fn find_inside(&self, hash: u64, key: &FlowKey<I>) -> Option<SessionRef> { (**self).find_inside(hash, key) }
+            #[inline]
+            fn find_outside(&self, hash: u64, key: &FlowKey<O>) -> Option<SessionRef> { (**self).find_outside(hash, key) }
+            #[inline]
+            fn session(&self, s: SessionRef) -> Option<&SessionEntry<I, O>> { (**self).session(s) }
+            #[inline]
+            fn update(&mut self, s: SessionRef, state: u8, expires: Instant) -> Result<(), StoreError> { (**self).update(s, state, expires) }
+            fn insert_session(&mut self, entry: SessionEntry<I, O>) -> Result<SessionRef, StoreError> { (**self).insert_session(entry) }
+            fn remove_session(&mut self, s: SessionRef) -> Option<SessionEntry<I, O>> { (**self).remove_session(s) }
+            fn find_bib_inside(&self, key: &BibKey<I, O>) -> Option<BibRef> { (**self).find_bib_inside(key) }
+            fn find_bib_outside(&self, proto: L4Proto, outside: &Endpoint<O>) -> Option<BibRef> { (**self).find_bib_outside(proto, outside) }
+            fn bib(&self, b: BibRef) -> Option<&BibEntry<I, O>> { (**self).bib(b) }
+            fn insert_bib(&mut self, entry: BibEntry<I, O>) -> Result<BibRef, StoreError> { (**self).insert_bib(entry) }
+            fn remove_bib(&mut self, b: BibRef) -> Result<BibEntry<I, O>, StoreError> { (**self).remove_bib(b) }
+            fn bib_sessions(&self, b: BibRef, visit: impl FnMut(SessionRef, &SessionEntry<I, O>) -> bool) { (**self).bib_sessions(b, visit) }
+            fn next_expiry(&self) -> Option<Instant> { (**self).next_expiry() }
+            fn pop_expired(&mut self, now: Instant) -> Option<(SessionRef, SessionEntry<I, O>)> { (**self).pop_expired(now) }
+            fn session_count(&self) -> usize { (**self).session_count() }
+            fn bib_count(&self) -> usize { (**self).bib_count() }
+        }
+    };
+}
+
+forward_store!(&mut S);
+#[cfg(feature = "std")]
+forward_store!(std::boxed::Box<S>);

@@ -1,0 +1,306 @@
+//! NAT44/NAPT: the translator of a carrier-grade NAT ([RFC 4787], [RFC 5382], [RFC 5508],
+//! [RFC 7857], [RFC 6888], draft-nishitani-cgn).
+//!
+//! Inside hosts reach the outside through shared outside addresses. [`Nat44::process`] takes
+//! `now`, a packet in the caller's buffer and its direction, rewrites the packet in place and
+//! returns a [`Verdict`]. State lives in a [`SessionStore`] and outside endpoints come from a
+//! [`PortAllocator`], both chosen by the caller and monomorphised. Timers run on the caller's
+//! clock: [`Nat44::poll_timeout`] says when to call [`Nat44::handle_timeout`] and
+//! [`Nat44::poll_transmit`].
+//!
+//! Basic one-to-one NAT is this engine with an allocator that gives every subscriber its own
+//! address and preserves ports.
+//!
+//! [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787
+//! [RFC 5382]: https://www.rfc-editor.org/rfc/rfc5382
+//! [RFC 5508]: https://www.rfc-editor.org/rfc/rfc5508
+//! [RFC 7857]: https://www.rfc-editor.org/rfc/rfc7857
+//! [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888
+
+mod config;
+mod fragment;
+mod held;
+mod translate;
+
+pub use config::{
+    ConfigError, IcmpErrorPolicy, MAX_PREFIXES, Nat44Config, PrefixList, UnreachableCode,
+};
+pub use fragment::{FragmentKey, WAITING_BYTES};
+pub use held::HELD_BYTES;
+
+use crate::allocator::PortAllocator;
+use crate::event::{Event, EventKind, EventQueue};
+use crate::flow::{Endpoint, L4Proto};
+use crate::icmp_error::RateLimiter;
+use crate::session::{SessionRef, SessionStore};
+use crate::time::Instant;
+use crate::verdict::{Direction, DropCounters, DropReason, Verdict};
+use core::net::Ipv4Addr;
+use fragment::Fragments;
+use held::HeldSyns;
+
+/// Counters of the engine, besides the per-reason drops.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Nat44Counters {
+    /// Drops by reason.
+    pub drops: DropCounters,
+    /// Packets translated outbound.
+    pub outbound: u64,
+    /// Packets translated inbound.
+    pub inbound: u64,
+    /// Packets hairpinned.
+    pub hairpinned: u64,
+    /// Packets forwarded untranslated (pass-through).
+    pub passed_through: u64,
+    /// ICMP errors translated (both directions).
+    pub icmp_errors_translated: u64,
+    /// ICMP errors the translator sent.
+    pub icmp_errors_sent: u64,
+    /// ICMP errors the translator owed but did not send (policy or rate limit).
+    pub icmp_errors_suppressed: u64,
+    /// Live sessions per protocol (TCP, UDP, ICMP).
+    pub sessions: [u64; 3],
+    /// Live bindings per protocol.
+    pub mappings: [u64; 3],
+    /// Sessions created per protocol since start.
+    pub sessions_created: [u64; 3],
+}
+
+/// A NAT44/NAPT translator over session store `S` and allocator `A`, with room for `E` queued
+/// log events, `H` held SYNs, `F` remembered fragment translations and `W` fragments waiting
+/// for their first.
+pub struct Nat44<
+    S,
+    A,
+    const E: usize = 256,
+    const H: usize = 16,
+    const F: usize = 64,
+    const W: usize = 4,
+> {
+    config: Nat44Config,
+    store: S,
+    alloc: A,
+    events: EventQueue<Ipv4Addr, Ipv4Addr, E>,
+    counters: Nat44Counters,
+    limiter: RateLimiter,
+    held: HeldSyns<H>,
+    fragments: Fragments<F, W>,
+}
+
+impl<S, A, const E: usize, const H: usize, const F: usize, const W: usize> Nat44<S, A, E, H, F, W>
+where
+    S: SessionStore<Ipv4Addr, Ipv4Addr>,
+    A: PortAllocator<Ipv4Addr, Ipv4Addr>,
+{
+    /// A translator; the configuration is validated first.
+    pub fn new(config: Nat44Config, store: S, alloc: A) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let limiter = RateLimiter::new(config.icmp_errors.per_sec, config.icmp_errors.burst);
+        Ok(Nat44 {
+            config,
+            store,
+            alloc,
+            events: EventQueue::new(),
+            counters: Nat44Counters::default(),
+            limiter,
+            held: HeldSyns::new(),
+            fragments: Fragments::new(),
+        })
+    }
+
+    /// Translates the packet at `buf[start..start + len]` arriving from `dir`. The packet is
+    /// rewritten in place; an ICMP error the translator owes is written over it, using up to
+    /// 28 bytes of headroom before `start` when there is some. Every drop is counted.
+    pub fn process(
+        &mut self,
+        now: Instant,
+        dir: Direction,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+    ) -> Verdict {
+        let v = match dir {
+            Direction::Outbound => self.outbound(now, buf, start, len),
+            Direction::Inbound => self.inbound(now, buf, start, len, false),
+        };
+        if let Verdict::Drop(r) = v {
+            self.counters.drops.bump(r);
+        }
+        v
+    }
+
+    /// When the engine next has work: a session or held SYN to expire, or a waiting fragment.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        match (self.store.next_expiry(), self.held.next_due()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Expires at most `max` sessions due at `now`, deleting bindings left without sessions
+    /// and giving their outside endpoints back to the allocator. Returns how many expired.
+    pub fn handle_timeout(&mut self, now: Instant, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some((s, entry)) = self.store.pop_expired(now) else {
+                break;
+            };
+            self.session_gone(now, s, &entry);
+            n += 1;
+        }
+        n
+    }
+
+    /// Packets the engine has to send on its own at `now`: Port Unreachable for held SYNs whose
+    /// time ran out, and fragments released by their first fragment. Each call writes at most
+    /// one packet at `buf[start..]` (leave 28 bytes of headroom before `start` for errors);
+    /// call until it returns `None`.
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], start: usize) -> Option<Verdict> {
+        let out = buf.get_mut(start..)?;
+        if let Some((len, src, dst)) = self.fragments.take_ready(now, out) {
+            return Some(self.release_fragment(buf, start, len, src, dst));
+        }
+        while let Some(len) = self.held.take_due(now, out_slice(buf, start)?) {
+            if !self.config.answer_unsolicited_syn {
+                self.counters.drops.bump(DropReason::Filtered);
+                continue;
+            }
+            let v = self.owe_error(now, Direction::Inbound, buf, start, len, 3, 3, [0; 4], None);
+            if let Verdict::Drop(r) = v {
+                self.counters.drops.bump(r);
+                continue;
+            }
+            return Some(v);
+        }
+        None
+    }
+
+    /// The next queued log event.
+    pub fn poll_event(&mut self) -> Option<Event<Ipv4Addr, Ipv4Addr>> {
+        self.events.pop()
+    }
+
+    /// Events lost because the queue was full.
+    pub fn events_lost(&self) -> u64 {
+        self.events.lost()
+    }
+
+    /// The counters.
+    pub fn counters(&self) -> &Nat44Counters {
+        &self.counters
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Nat44Config {
+        &self.config
+    }
+
+    /// The session store, for inspection (a dump of the table).
+    pub fn store(&self) -> &S {
+        &self.store
+    }
+
+    /// The allocator, for inspection.
+    pub fn allocator(&self) -> &A {
+        &self.alloc
+    }
+
+    /// SYNs being held.
+    pub fn held_syns(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Fragments waiting for their first.
+    pub fn waiting_fragments(&self) -> usize {
+        self.fragments.waiting_count()
+    }
+
+    /// Adds a static binding (port forwarding): `outside` always maps to `inside`, and inbound
+    /// packets to it pass the filter as with endpoint-independent filtering.
+    pub fn add_static(
+        &mut self,
+        now: Instant,
+        proto: L4Proto,
+        inside: Endpoint<Ipv4Addr>,
+        outside: Endpoint<Ipv4Addr>,
+    ) -> Result<(), DropReason> {
+        self.alloc.reserve(now, proto, inside, outside)?;
+        let key = crate::session::BibKey {
+            proto,
+            inside,
+            remote: Endpoint::new(Ipv4Addr::UNSPECIFIED, 0),
+        };
+        let entry = crate::session::BibEntry {
+            key,
+            outside,
+            is_static: true,
+            sessions: 0,
+        };
+        if self.store.insert_bib(entry).is_err() {
+            self.alloc.release(now, proto, inside, outside);
+            return Err(DropReason::TableFull);
+        }
+        self.counters.mappings[proto.index()] += 1;
+        Ok(())
+    }
+
+    fn event(
+        &mut self,
+        now: Instant,
+        kind: EventKind,
+        proto: L4Proto,
+        inside: Endpoint<Ipv4Addr>,
+        outside: Endpoint<Ipv4Addr>,
+        remote: Endpoint<Ipv4Addr>,
+    ) {
+        self.events.push(Event {
+            time: now,
+            kind,
+            proto,
+            inside,
+            outside,
+            remote,
+        });
+    }
+
+    /// Bookkeeping after a session left the store.
+    fn session_gone(
+        &mut self,
+        now: Instant,
+        _s: SessionRef,
+        e: &crate::session::SessionEntry<Ipv4Addr, Ipv4Addr>,
+    ) {
+        let p = e.proto.index();
+        self.counters.sessions[p] = self.counters.sessions[p].saturating_sub(1);
+        self.alloc.session_closed(now, e.proto, e.inside.addr);
+        self.event(
+            now,
+            EventKind::SessionDeleted,
+            e.proto,
+            e.inside,
+            e.outside,
+            e.remote_out,
+        );
+        if let Some(b) = self.store.bib(e.bib).copied()
+            && b.sessions == 0
+            && !b.is_static
+            && self.store.remove_bib(e.bib).is_ok()
+        {
+            self.counters.mappings[p] = self.counters.mappings[p].saturating_sub(1);
+            self.alloc.release(now, e.proto, b.key.inside, b.outside);
+            let none = Endpoint::new(Ipv4Addr::UNSPECIFIED, 0);
+            self.event(
+                now,
+                EventKind::MappingDeleted,
+                e.proto,
+                b.key.inside,
+                b.outside,
+                none,
+            );
+        }
+    }
+}
+
+fn out_slice(buf: &mut [u8], start: usize) -> Option<&mut [u8]> {
+    buf.get_mut(start..)
+}
