@@ -13,6 +13,7 @@ use nat_core::session::{
     TimerWheel, WheelLinks,
 };
 use nat_core::time::Instant;
+use nat_core::verdict::Direction;
 
 const NIL: u32 = u32::MAX;
 
@@ -178,11 +179,15 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
         self.hasher.hash(key)
     }
 
-    /// Probes the inside index for `hash`, which loads its control group into the cache;
-    /// hashbrown offers no prefetch call, and a probe that matches nothing is the next best.
+    /// Probes the index for `hash`, which loads its control group into the cache; hashbrown
+    /// offers no prefetch call, and a probe that matches nothing is the next best.
     #[inline]
-    fn prefetch(&self, hash: u64) {
-        core::hint::black_box(self.by_inside.find(hash, |_| false));
+    fn prefetch(&self, dir: Direction, hash: u64) {
+        let table = match dir {
+            Direction::Outbound => &self.by_inside,
+            Direction::Inbound => &self.by_outside,
+        };
+        core::hint::black_box(table.find(hash, |_| false));
     }
 
     #[inline]

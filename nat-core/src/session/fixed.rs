@@ -7,6 +7,7 @@ use super::{
 };
 use crate::flow::{Endpoint, FlowKey, IpAddress, L4Proto};
 use crate::time::Instant;
+use crate::verdict::Direction;
 
 const NIL: u32 = u32::MAX;
 
@@ -145,8 +146,11 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
     }
 
     #[inline]
-    fn prefetch(&self, hash: u64) {
-        self.by_inside.prefetch(hash);
+    fn prefetch(&self, dir: Direction, hash: u64) {
+        match dir {
+            Direction::Outbound => self.by_inside.prefetch(hash),
+            Direction::Inbound => self.by_outside.prefetch(hash),
+        }
     }
 
     #[inline]

@@ -29,6 +29,7 @@ pub use wheel::{Link, TICK_MS, TimerWheel, WHEEL_SLOTS, WheelLinks};
 
 use crate::flow::{Endpoint, FlowKey, IpAddress, L4Proto};
 use crate::time::Instant;
+use crate::verdict::Direction;
 
 /// A handle to a session in a store. Stale after the session is removed: lookups through a
 /// stale handle return `None` or an entry reused since, never panic.
@@ -142,11 +143,12 @@ pub trait SessionStore<I: IpAddress, O: IpAddress> {
     fn hash_inside(&self, key: &FlowKey<I>) -> u64;
     /// The hash of an outside session key, for [`find_outside`](Self::find_outside).
     fn hash_outside(&self, key: &FlowKey<O>) -> u64;
-    /// Hints that a lookup with `hash` is coming, so the store can start loading its slot.
+    /// Hints that a lookup with `hash` is coming from `dir` (outbound packets look up the
+    /// inside index, inbound ones the outside index), so the store can start loading its slot.
     /// A no-op where the store cannot.
     #[inline]
-    fn prefetch(&self, hash: u64) {
-        let _ = hash;
+    fn prefetch(&self, dir: Direction, hash: u64) {
+        let _ = (dir, hash);
     }
 
     /// The session whose inside key is `key` (`hash` from [`hash_inside`](Self::hash_inside)).
@@ -200,7 +202,7 @@ macro_rules! forward_store {
             #[inline]
             fn hash_outside(&self, key: &FlowKey<O>) -> u64 { (**self).hash_outside(key) }
             #[inline]
-            fn prefetch(&self, hash: u64) { (**self).prefetch(hash) }
+            fn prefetch(&self, dir: Direction, hash: u64) { (**self).prefetch(dir, hash) }
             #[inline]
             fn find_inside(&self, hash: u64, key: &FlowKey<I>) -> Option<SessionRef> { (**self).find_inside(hash, key) }
             #[inline]
