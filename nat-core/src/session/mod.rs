@@ -90,7 +90,7 @@ pub struct SessionEntry<I, O> {
     /// The translator's state for the flow (TCP state machine; free for other protocols).
     pub state: u8,
     /// A value the translator keeps with the session (e.g. the LSNAT server it is bound to).
-    pub tag: u32,
+    pub tag: u64,
     /// When the session expires unless refreshed.
     pub expires: Instant,
 }
