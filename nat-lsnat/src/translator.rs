@@ -152,10 +152,10 @@ where
                 let pkt = &mut buf[start..start + info.total_len];
                 match (dir, info.transport) {
                     (Direction::Inbound, Transport::Flow { key, tcp_flags }) => {
-                        self.from_client(now, pkt, &info, key, tcp_flags)
+                        self.client_packet(now, pkt, &info, key, tcp_flags)
                     }
                     (Direction::Outbound, Transport::Flow { key, tcp_flags }) => {
-                        self.from_server(now, pkt, &info, key, tcp_flags)
+                        self.server_packet(now, pkt, &info, key, tcp_flags)
                     }
                     (_, Transport::IcmpError { quote, .. }) => {
                         self.icmp_error(dir, pkt, &info, quote)
@@ -187,7 +187,7 @@ where
     }
 
     /// A client packet (§ 4.1 binding, § 4.2 lookup).
-    fn from_client(
+    fn client_packet(
         &mut self,
         now: Instant,
         pkt: &mut [u8],
@@ -234,9 +234,8 @@ where
         key: &FlowKey<Ipv4Addr>,
         flags: TcpFlags,
     ) -> Result<SessionEntry<Ipv4Addr, Ipv4Addr>, DropReason> {
-        if key.proto == L4Proto::Tcp
-            && !(flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK))
-        {
+        let syn_only = flags.contains(TcpFlags::SYN) && !flags.contains(TcpFlags::ACK);
+        if key.proto == L4Proto::Tcp && !syn_only {
             return Err(DropReason::NoMapping);
         }
         let (index, server) = self.servers.choose(now, key).map_err(|e| match e {
@@ -363,7 +362,7 @@ where
     }
 
     /// A server packet (§ 4.2): back to the virtual address, and to the client in LS-NAPT.
-    fn from_server(
+    fn server_packet(
         &mut self,
         now: Instant,
         pkt: &mut [u8],
