@@ -7,6 +7,7 @@
 //! [RFC 5382]: https://www.rfc-editor.org/rfc/rfc5382
 //! [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888
 //! [RFC 1812 § 4.3.2.8]: https://www.rfc-editor.org/rfc/rfc1812#section-4.3.2.8
+//! [RFC 5508 § 7.7]: https://www.rfc-editor.org/rfc/rfc5508#section-7.7
 
 use crate::checksum;
 use crate::time::Instant;
@@ -76,9 +77,9 @@ pub fn may_answer(info: &PacketInfo<Ipv4Addr>) -> bool {
 }
 
 /// Replaces the IPv4 packet at `buf[start..start + len]` by an ICMPv4 error from `src` to the
-/// packet's source, quoting as much of it as fits in 576 bytes. The error is built in the
-/// headroom before `start` when there are [`ERROR_OVERHEAD`] bytes of it, else by moving the
-/// quote towards the end of the buffer. Returns the error's `(start, len)`, or `None` when the
+/// packet's source, quoting as much of it as fits in 576 bytes, in the packet's diffserv class
+/// ([RFC 5508 § 7.7]). The error is built in the headroom before `start` when there are
+/// [`ERROR_OVERHEAD`] bytes of it, else by moving the quote towards the end of the buffer. Returns the error's `(start, len)`, or `None` when the
 /// buffer has no room.
 pub fn write_error(
     buf: &mut [u8],
@@ -95,6 +96,9 @@ pub fn write_error(
         return None;
     }
     let dst = ipv4::addr(pkt, ipv4::SRC_ADDR.start);
+    // The error travels in the diffserv class of the packet it answers ([RFC 5508 § 7.7]);
+    // ECN is not copied.
+    let dscp = pkt[ipv4::TOS] & 0xfc;
     let quote_len = len.min(MAX_ERROR_LEN - ERROR_OVERHEAD);
     let at = if start >= ERROR_OVERHEAD {
         start - ERROR_OVERHEAD
@@ -109,6 +113,7 @@ pub fn write_error(
     let h = &mut out[..ipv4::HEADER_LEN];
     h.fill(0);
     h[ipv4::VER_IHL] = 0x45;
+    h[ipv4::TOS] = dscp;
     h[ipv4::LENGTH].copy_from_slice(&(total as u16).to_be_bytes());
     h[ipv4::TTL] = 64;
     h[ipv4::PROTOCOL] = 1;

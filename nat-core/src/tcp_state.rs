@@ -15,7 +15,9 @@ use core::time::Duration;
 pub enum TcpState {
     /// An outbound SYN was seen (RFC 6146's V6 INIT).
     InsideInit = 1,
-    /// An inbound SYN was seen (RFC 6146's V4 INIT): short timer, simultaneous open pending.
+    /// An inbound SYN was seen and let through (RFC 6146's V4 INIT without address-dependent
+    /// filtering): transitory timer until the inside answers. (A SYN the filter refuses
+    /// creates no session: it is held for `tcp_syn_hold`, RFC 5382 REQ-4.)
     OutsideInit = 2,
     /// Both SYNs seen.
     Established = 3,
@@ -58,8 +60,10 @@ impl TcpState {
         use Direction::{Inbound, Outbound};
         use TcpState::*;
         if flags.contains(TcpFlags::RST) {
-            // RFC 6146: RST moves any state to TRANS with the transitory lifetime.
-            return (Trans, true);
+            // RFC 6146: RST moves any state to TRANS with the transitory lifetime. An outbound
+            // RST (what a host answers unwanted inbound packets with) may only shorten the
+            // timer, never extend it (RFC 7857 § 7.1).
+            return (Trans, dir == Inbound);
         }
         let syn = flags.contains(TcpFlags::SYN);
         let fin = flags.contains(TcpFlags::FIN);
@@ -82,8 +86,9 @@ impl TcpState {
     /// The idle lifetime of a session in this state.
     pub const fn lifetime(self, t: &Timeouts) -> Duration {
         match self {
-            TcpState::InsideInit => t.tcp_opening,
-            TcpState::OutsideInit => t.tcp_syn_hold,
+            // RFC 5382 REQ-5: a partially open connection, from either side, is transitory;
+            // RFC 6146 § 3.5.2.2 gives a forwarded V4 SYN "at least TCP_TRANS".
+            TcpState::InsideInit | TcpState::OutsideInit => t.tcp_opening,
             TcpState::Established | TcpState::OutsideFin | TcpState::InsideFin => t.tcp_established,
             TcpState::BothFin | TcpState::Trans => t.tcp_closing,
         }
@@ -111,7 +116,7 @@ mod tests {
     #[test]
     fn simultaneous_open_from_the_outside_first() {
         let s = TcpState::opening(Inbound);
-        assert_eq!(s.lifetime(&Timeouts::default()), Duration::from_secs(6));
+        assert_eq!(s.lifetime(&Timeouts::default()), Duration::from_secs(240));
         let (s, _) = s.next(Outbound, TcpFlags::SYN);
         assert_eq!(s, TcpState::Established);
     }

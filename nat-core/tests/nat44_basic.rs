@@ -14,7 +14,7 @@ fn udp_round_trip_restores_addresses_and_ports() {
     assert_eq!(&o[28..], b"query");
     let i = inb(&mut nat, 1.0, &udp(ep(y1(), 53), src, b"answer"));
     assert_eq!(endpoints(&i), (ep(y1(), 53), ep(x1(), 40000)));
-    assert_eq!(nat.counters().sessions[1], 1);
+    assert_eq!(nat.state_counters().sessions[1], 1);
 }
 
 #[test]
@@ -77,7 +77,7 @@ fn expiry_releases_port_and_emits_events() {
     assert_eq!(nat.handle_timeout(at(299.0), 100), 0);
     assert_eq!(nat.handle_timeout(at(301.0), 100), 1);
     assert_eq!(nat.allocator().released.len(), 1);
-    assert_eq!(nat.counters().mappings, [0, 0, 0]);
+    assert_eq!(nat.state_counters().mappings, [0, 0, 0]);
     let kinds: Vec<_> = std::iter::from_fn(|| nat.poll_event())
         .map(|e| e.kind)
         .collect();

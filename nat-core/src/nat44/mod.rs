@@ -29,12 +29,14 @@ pub use fragment::{FragmentKey, WAITING_BYTES};
 pub use held::HELD_BYTES;
 
 use crate::allocator::PortAllocator;
-use crate::event::{Event, EventKind, EventQueue};
+use crate::event::Event;
 use crate::flow::{Endpoint, L4Proto};
 use crate::icmp_error::RateLimiter;
-use crate::session::{SessionRef, SessionStore};
+use crate::session::SessionStore;
+use crate::stateful::{State, StateConfig, StateCounters};
 use crate::time::Instant;
 use crate::verdict::{Direction, DropCounters, DropReason, Verdict};
+use crate::wire::ipv4;
 use core::net::Ipv4Addr;
 use fragment::Fragments;
 use held::HeldSyns;
@@ -61,12 +63,6 @@ pub struct Nat44Counters {
     pub icmp_errors_sent: u64,
     /// ICMP errors the translator owed but did not send (policy or rate limit).
     pub icmp_errors_suppressed: u64,
-    /// Live sessions per protocol (TCP, UDP, ICMP).
-    pub sessions: [u64; 3],
-    /// Live bindings per protocol.
-    pub mappings: [u64; 3],
-    /// Sessions created per protocol since start.
-    pub sessions_created: [u64; 3],
 }
 
 /// A NAT44/NAPT translator over session store `S` and allocator `A`, with room for `E` queued
@@ -81,9 +77,7 @@ pub struct Nat44<
     const W: usize = 4,
 > {
     config: Nat44Config,
-    store: S,
-    alloc: A,
-    events: EventQueue<Ipv4Addr, Ipv4Addr, E>,
+    state: State<Ipv4Addr, Ipv4Addr, S, A, E>,
     counters: Nat44Counters,
     limiter: RateLimiter,
     held: HeldSyns<H>,
@@ -99,11 +93,15 @@ where
     pub fn new(config: Nat44Config, store: S, alloc: A) -> Result<Self, ConfigError> {
         config.validate()?;
         let limiter = RateLimiter::new(config.icmp_errors.per_sec, config.icmp_errors.burst);
+        let state = StateConfig {
+            mapping: config.mapping,
+            filtering: config.filtering,
+            timeouts: config.timeouts,
+            inbound_refresh: config.inbound_refresh,
+        };
         Ok(Nat44 {
             config,
-            store,
-            alloc,
-            events: EventQueue::new(),
+            state: State::new(state, store, alloc),
             counters: Nat44Counters::default(),
             limiter,
             held: HeldSyns::new(),
@@ -154,10 +152,10 @@ where
                 && let crate::wire::Transport::Flow { key, .. } = info.transport
             {
                 let hash = match dir {
-                    Direction::Outbound => self.store.hash_inside(&key),
-                    Direction::Inbound => self.store.hash_outside(&key),
+                    Direction::Outbound => self.state.store.hash_inside(&key),
+                    Direction::Inbound => self.state.store.hash_outside(&key),
                 };
-                self.store.prefetch(dir, hash);
+                self.state.store.prefetch(dir, hash);
             }
         }
         for ((buf, start, len), v) in packets[..n].iter_mut().zip(verdicts.iter_mut()) {
@@ -168,7 +166,7 @@ where
 
     /// When the engine next has work: a session or held SYN to expire, or a waiting fragment.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.store.next_expiry(), self.held.next_due()) {
+        match (self.state.store.next_expiry(), self.held.next_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }
@@ -177,49 +175,81 @@ where
     /// Expires at most `max` sessions due at `now`, deleting bindings left without sessions
     /// and giving their outside endpoints back to the allocator. Returns how many expired.
     pub fn handle_timeout(&mut self, now: Instant, max: usize) -> usize {
-        let mut n = 0;
-        while n < max {
-            let Some((s, entry)) = self.store.pop_expired(now) else {
-                break;
-            };
-            self.session_gone(now, s, &entry);
-            n += 1;
-        }
-        n
+        self.state.expire(now, max)
     }
 
     /// Packets the engine has to send on its own at `now`: Port Unreachable for held SYNs whose
-    /// time ran out, and fragments released by their first fragment. Each call writes at most
-    /// one packet at `buf[start..]` (leave 28 bytes of headroom before `start` for errors);
-    /// call until it returns `None`.
+    /// time ran out (a `Reply` to the outside, or a `Forward` to the inside host whose SYN came
+    /// through the hairpin), and fragments released by their first fragment. Each call writes
+    /// at most one packet at `buf[start..]` (leave 28 bytes of headroom before `start` for
+    /// errors); call until it returns `None`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], start: usize) -> Option<Verdict> {
         let out = buf.get_mut(start..)?;
         if let Some((len, src, dst)) = self.fragments.take_ready(now, out) {
-            return Some(self.release_fragment(buf, start, len, src, dst));
+            let v = self.release_fragment(now, buf, start, len, src, dst);
+            match v {
+                Verdict::Forward { .. } if self.config.is_outside(src) => {
+                    self.counters.outbound += 1;
+                }
+                Verdict::Forward { .. } => self.counters.inbound += 1,
+                Verdict::Drop(r) => self.counters.drops.bump(r),
+                _ => {}
+            }
+            return Some(v);
         }
         while let Some(len) = self.held.take_due(now, out_slice(buf, start)?) {
             if !self.config.answer_unsolicited_syn {
                 self.counters.drops.bump(DropReason::Filtered);
                 continue;
             }
-            let v = self.owe_error(now, Direction::Inbound, buf, start, len, 3, 3, [0; 4], None);
-            if let Verdict::Drop(r) = v {
-                self.counters.drops.bump(r);
+            // The held bytes are the SYN cut to its header and 8 transport bytes, which no
+            // longer parse as a whole packet: the error needs only its destination (RFC 5382
+            // REQ-4: Port Unreachable from the address the SYN was sent to).
+            let Some(from) = dst_addr(buf, start) else {
                 continue;
+            };
+            let v = self.send_error(
+                now,
+                buf,
+                start,
+                len,
+                from,
+                3,
+                3,
+                [0; 4],
+                DropReason::Filtered,
+            );
+            match v {
+                Verdict::Drop(r) => {
+                    self.counters.drops.bump(r);
+                    continue;
+                }
+                // The SYN came from an inside host through the hairpin: its error goes back
+                // the same way, to the host (RFC 5508 REQ-7).
+                Verdict::Reply { start, len }
+                    if dst_addr(buf, start).is_some_and(|a| self.config.is_outside(a)) =>
+                {
+                    let v = self.inbound(now, buf, start, len, true);
+                    if let Verdict::Drop(r) = v {
+                        self.counters.drops.bump(r);
+                        continue;
+                    }
+                    return Some(v);
+                }
+                v => return Some(v),
             }
-            return Some(v);
         }
         None
     }
 
     /// The next queued log event.
     pub fn poll_event(&mut self) -> Option<Event<Ipv4Addr, Ipv4Addr>> {
-        self.events.pop()
+        self.state.events.pop()
     }
 
     /// Events lost because the queue was full.
     pub fn events_lost(&self) -> u64 {
-        self.events.lost()
+        self.state.events.lost()
     }
 
     /// The counters.
@@ -234,12 +264,12 @@ where
 
     /// The session store, for inspection (a dump of the table).
     pub fn store(&self) -> &S {
-        &self.store
+        &self.state.store
     }
 
     /// The allocator, for inspection.
     pub fn allocator(&self) -> &A {
-        &self.alloc
+        &self.state.alloc
     }
 
     /// SYNs being held.
@@ -261,83 +291,24 @@ where
         inside: Endpoint<Ipv4Addr>,
         outside: Endpoint<Ipv4Addr>,
     ) -> Result<(), DropReason> {
-        self.alloc.reserve(now, proto, inside, outside)?;
-        let key = crate::session::BibKey {
-            proto,
-            inside,
-            remote: Endpoint::new(Ipv4Addr::UNSPECIFIED, 0),
-        };
-        let entry = crate::session::BibEntry {
-            key,
-            outside,
-            is_static: true,
-            sessions: 0,
-        };
-        if self.store.insert_bib(entry).is_err() {
-            self.alloc.release(now, proto, inside, outside);
-            return Err(DropReason::TableFull);
-        }
-        self.counters.mappings[proto.index()] += 1;
-        Ok(())
+        self.state.add_static(now, proto, inside, outside)
     }
 
-    fn event(
-        &mut self,
-        now: Instant,
-        kind: EventKind,
-        proto: L4Proto,
-        inside: Endpoint<Ipv4Addr>,
-        outside: Endpoint<Ipv4Addr>,
-        remote: Endpoint<Ipv4Addr>,
-    ) {
-        self.events.push(Event {
-            time: now,
-            kind,
-            proto,
-            inside,
-            outside,
-            remote,
-        });
-    }
-
-    /// Bookkeeping after a session left the store.
-    fn session_gone(
-        &mut self,
-        now: Instant,
-        _s: SessionRef,
-        e: &crate::session::SessionEntry<Ipv4Addr, Ipv4Addr>,
-    ) {
-        let p = e.proto.index();
-        self.counters.sessions[p] = self.counters.sessions[p].saturating_sub(1);
-        self.alloc.session_closed(now, e.proto, e.inside.addr);
-        self.event(
-            now,
-            EventKind::SessionDeleted,
-            e.proto,
-            e.inside,
-            e.outside,
-            e.remote_out,
-        );
-        if let Some(b) = self.store.bib(e.bib).copied()
-            && b.sessions == 0
-            && !b.is_static
-            && self.store.remove_bib(e.bib).is_ok()
-        {
-            self.counters.mappings[p] = self.counters.mappings[p].saturating_sub(1);
-            self.alloc.release(now, e.proto, b.key.inside, b.outside);
-            let none = Endpoint::new(Ipv4Addr::UNSPECIFIED, 0);
-            self.event(
-                now,
-                EventKind::MappingDeleted,
-                e.proto,
-                b.key.inside,
-                b.outside,
-                none,
-            );
-        }
+    /// Live and created sessions and bindings per protocol.
+    pub fn state_counters(&self) -> &StateCounters {
+        &self.state.counters
     }
 }
 
 fn out_slice(buf: &mut [u8], start: usize) -> Option<&mut [u8]> {
     buf.get_mut(start..)
+}
+
+/// The destination address of the IPv4 packet at `buf[start..]`.
+fn dst_addr(buf: &[u8], start: usize) -> Option<Ipv4Addr> {
+    let at = start.checked_add(ipv4::DST_ADDR.start)?;
+    let &[a, b, c, d] = buf.get(at..at + 4)? else {
+        return None;
+    };
+    Some(Ipv4Addr::new(a, b, c, d))
 }

@@ -3,17 +3,16 @@
 
 use super::Nat44;
 use super::fragment::FragmentKey;
-use crate::allocator::{AllocError, AllocRequest, PortAllocator};
-use crate::behavior::FilteringBehavior;
+use crate::allocator::PortAllocator;
 use crate::checksum::{self, Delta};
-use crate::event::EventKind;
 use crate::flow::{Endpoint, FlowKey, L4Proto};
 use crate::icmp_error;
 use crate::rewrite::{get16, rewrite_icmpv4_error, rewrite_ipv4, set16};
-use crate::session::{BibEntry, BibKey, BibRef, SessionEntry, SessionRef, SessionStore};
+use crate::session::SessionStore;
 use crate::tcp_state::TcpState;
 use crate::time::Instant;
 use crate::verdict::{Direction, DropReason, Verdict};
+use crate::wire::icmp::icmpv4;
 use crate::wire::{PacketInfo, TcpFlags, Transport, ipv4, parse_ipv4};
 use core::net::Ipv4Addr;
 
@@ -55,6 +54,65 @@ fn dont_fragment(pkt: &[u8]) -> bool {
     get16(pkt, ipv4::FLAGS_FRAG.start).is_some_and(|f| f & ipv4::FLAG_DF != 0)
 }
 
+/// Checks an ICMP error before it is translated ([RFC 5508 § 4.1] REQ-3, § 7): its ICMP
+/// checksum and its quoted IP header checksum must hold (the quoted transport checksum is not
+/// looked at, REQ-3c), and Source Quench is not translated (REQ-10c).
+///
+/// [RFC 5508 § 4.1]: https://www.rfc-editor.org/rfc/rfc5508#section-4.1
+fn check_icmp_error(
+    pkt: &[u8],
+    info: &Info,
+    icmp_type: u8,
+    quote: &crate::wire::Quote<Ipv4Addr>,
+) -> Result<(), DropReason> {
+    if icmp_type == icmpv4::SOURCE_QUENCH {
+        return Err(DropReason::UnsupportedProtocol);
+    }
+    if !checksum::verify(0, &pkt[info.l4_at..info.total_len])
+        || !checksum::verify(0, &pkt[quote.ip_at..quote.l4_at])
+    {
+        return Err(DropReason::BadIpChecksum);
+    }
+    Ok(())
+}
+
+/// Whether IPv4 options carry a loose or strict source route ([RFC 791]), which the engine
+/// does not rewrite: outbound ICMP carrying one is not forwarded ([RFC 5508 § 7.3]).
+///
+/// [RFC 791]: https://www.rfc-editor.org/rfc/rfc791
+/// [RFC 5508 § 7.3]: https://www.rfc-editor.org/rfc/rfc5508#section-7.3
+fn source_routed(options: &[u8]) -> bool {
+    const LSRR: u8 = 131;
+    const SSRR: u8 = 137;
+    let mut i = 0;
+    while let Some(&kind) = options.get(i) {
+        match kind {
+            0 => return false,
+            1 => i += 1,
+            LSRR | SSRR => return true,
+            _ => match options.get(i + 1) {
+                Some(&len) if len >= 2 => i += usize::from(len),
+                _ => return false,
+            },
+        }
+    }
+    false
+}
+
+/// Whether an outbound ICMP message has a source route in its header or its quote's.
+fn icmp_source_routed(pkt: &[u8], info: &Info) -> bool {
+    if info.protocol != 1 {
+        return false;
+    }
+    let quoted = match info.transport {
+        Transport::IcmpError { quote, .. } => {
+            source_routed(&pkt[quote.ip_at + ipv4::HEADER_LEN..quote.l4_at])
+        }
+        _ => false,
+    };
+    quoted || source_routed(&pkt[ipv4::HEADER_LEN..info.l4_at])
+}
+
 impl<S, A, const E: usize, const H: usize, const F: usize, const W: usize> Nat44<S, A, E, H, F, W>
 where
     S: SessionStore<Ipv4Addr, Ipv4Addr>,
@@ -84,7 +142,7 @@ where
                 11,
                 0,
                 [0; 4],
-                Some(&info),
+                &info,
             );
         }
         if let Some(mtu) = self.config.outside_mtu
@@ -92,29 +150,25 @@ where
             && dont_fragment(&buf[start..])
         {
             let rest = [0, 0, (mtu >> 8) as u8, mtu as u8];
-            return self.owe_error(
-                now,
-                Direction::Outbound,
-                buf,
-                start,
-                len,
-                3,
-                4,
-                rest,
-                Some(&info),
-            );
+            return self.owe_error(now, Direction::Outbound, buf, start, len, 3, 4, rest, &info);
         }
         if self.config.is_passthrough(info.dst) {
             self.counters.passed_through += 1;
             return self.forward(buf, start, info.total_len);
         }
+        if icmp_source_routed(&buf[start..], &info) {
+            return Verdict::Drop(DropReason::SourceRouted);
+        }
         let v = match info.transport {
             Transport::Flow { key, tcp_flags } => {
                 self.outbound_flow(now, buf, start, len, &info, key, tcp_flags)
             }
-            Transport::IcmpError { quote, .. } => {
-                self.outbound_icmp_error(now, buf, start, &info, quote)
-            }
+            Transport::IcmpError {
+                icmp_type, quote, ..
+            } => match check_icmp_error(&buf[start..], &info, icmp_type, &quote) {
+                Ok(()) => self.outbound_icmp_error(now, buf, start, &info, quote),
+                Err(r) => Verdict::Drop(r),
+            },
             Transport::LaterFragment => self.later_fragment(now, buf, start, &info),
             Transport::Other => Verdict::Drop(DropReason::UnsupportedProtocol),
         };
@@ -149,14 +203,19 @@ where
                 11,
                 0,
                 [0; 4],
-                Some(&info),
+                &info,
             );
         }
         let v = match info.transport {
             Transport::Flow { key, tcp_flags } => {
                 self.inbound_flow(now, buf, start, len, &info, key, tcp_flags)
             }
-            Transport::IcmpError { quote, .. } => self.inbound_icmp_error(buf, start, &info, quote),
+            Transport::IcmpError {
+                icmp_type, quote, ..
+            } => match check_icmp_error(&buf[start..], &info, icmp_type, &quote) {
+                Ok(()) => self.inbound_icmp_error(buf, start, &info, quote),
+                Err(r) => Verdict::Drop(r),
+            },
             Transport::LaterFragment => self.later_fragment(now, buf, start, &info),
             Transport::Other => Verdict::Drop(DropReason::UnsupportedProtocol),
         };
@@ -184,37 +243,40 @@ where
         key: Key,
         flags: TcpFlags,
     ) -> Verdict {
-        let hash = self.store.hash_inside(&key);
-        let session = match self.store.find_inside(hash, &key) {
-            Some(s) => {
-                self.refresh(now, s, Direction::Outbound, flags);
-                s
-            }
-            None => match self.new_outbound_session(now, &key, flags) {
-                Ok(s) => s,
-                Err(
-                    DropReason::QuotaExhausted
-                    | DropReason::PoolExhausted
-                    | DropReason::RateLimited,
-                ) if self.config.icmp_errors.send => {
-                    let code = self.config.unreachable_code.code();
-                    return self.owe_error(
-                        now,
-                        Direction::Outbound,
-                        buf,
-                        start,
-                        len,
-                        3,
-                        code,
-                        [0; 4],
-                        Some(info),
-                    );
+        let hash = self.state.store.hash_inside(&key);
+        let e = match self.state.outbound(now, hash, &key, key.dst, flags) {
+            Ok(e) => {
+                if key.proto == L4Proto::Tcp && e.state == TcpState::InsideInit as u8 {
+                    // RFC 5382 REQ-4: an outbound SYN claims a held inbound SYN silently.
+                    self.held.claim(&e.outside_key());
                 }
-                Err(r) => return Verdict::Drop(r),
-            },
-        };
-        let Some(e) = self.store.session(session).copied() else {
-            return Verdict::Drop(DropReason::NoMapping);
+                e
+            }
+            // RFC 5508 REQ-8, RFC 6888 REQ-11: no session for want of resources (ports,
+            // quota, rate, table room) is answered with Destination Unreachable.
+            Err(
+                r @ (DropReason::QuotaExhausted
+                | DropReason::PoolExhausted
+                | DropReason::RateLimited
+                | DropReason::TableFull),
+            ) if self.config.icmp_errors.send => {
+                let code = self.config.unreachable_code.code();
+                return match self.owe_error(
+                    now,
+                    Direction::Outbound,
+                    buf,
+                    start,
+                    len,
+                    3,
+                    code,
+                    [0; 4],
+                    info,
+                ) {
+                    Verdict::Drop(_) => Verdict::Drop(r),
+                    v => v,
+                };
+            }
+            Err(r) => return Verdict::Drop(r),
         };
         let new = FlowKey::new(key.proto, e.outside, e.remote_out);
         let total = info.total_len;
@@ -232,202 +294,6 @@ where
         self.forward(buf, start, total)
     }
 
-    /// Creates the binding (if needed) and session for an outbound packet with no session.
-    fn new_outbound_session(
-        &mut self,
-        now: Instant,
-        key: &Key,
-        flags: TcpFlags,
-    ) -> Result<SessionRef, DropReason> {
-        if key.proto == L4Proto::Tcp && !flags.contains(TcpFlags::SYN) {
-            // RFC 6146 § 3.5.2.2: only a SYN opens a TCP session.
-            return Err(DropReason::NoMapping);
-        }
-        let mapping = self.config.mapping.get(key.proto);
-        let bib_key = BibKey {
-            proto: key.proto,
-            inside: key.src,
-            remote: mapping.project(key.dst),
-        };
-        let (bib, fresh) = match self.store.find_bib_inside(&bib_key) {
-            Some(b) => (b, false),
-            None => (self.new_bib(now, bib_key, key.dst)?, true),
-        };
-        let state = if key.proto == L4Proto::Tcp {
-            TcpState::opening(Direction::Outbound) as u8
-        } else {
-            0
-        };
-        match self.add_session(now, bib, key.dst, state) {
-            Ok(s) => {
-                if key.proto == L4Proto::Tcp {
-                    // RFC 5382 REQ-4: an outbound SYN claims a held inbound SYN silently.
-                    if let Some(e) = self.store.session(s) {
-                        let claimed = e.outside_key();
-                        self.held.claim(&claimed);
-                    }
-                }
-                Ok(s)
-            }
-            Err(r) => {
-                if fresh {
-                    self.drop_bib(now, bib);
-                }
-                Err(r)
-            }
-        }
-    }
-
-    fn new_bib(
-        &mut self,
-        now: Instant,
-        key: BibKey<Ipv4Addr, Ipv4Addr>,
-        remote: Endpoint<Ipv4Addr>,
-    ) -> Result<BibRef, DropReason> {
-        let req = AllocRequest {
-            proto: key.proto,
-            inside: key.inside,
-            remote,
-        };
-        let outside = match self.alloc.allocate(now, &req) {
-            Ok(o) => o,
-            Err(e) => {
-                let kind = match e {
-                    AllocError::QuotaExhausted | AllocError::RateLimited => {
-                        EventKind::QuotaExhausted
-                    }
-                    _ => EventKind::PoolExhausted,
-                };
-                let none = Endpoint::new(Ipv4Addr::UNSPECIFIED, 0);
-                self.event(now, kind, key.proto, key.inside, none, remote);
-                return Err(e.into());
-            }
-        };
-        match self.store.insert_bib(BibEntry {
-            key,
-            outside,
-            is_static: false,
-            sessions: 0,
-        }) {
-            Ok(b) => {
-                self.counters.mappings[key.proto.index()] += 1;
-                let none = Endpoint::new(Ipv4Addr::UNSPECIFIED, 0);
-                self.event(
-                    now,
-                    EventKind::MappingCreated,
-                    key.proto,
-                    key.inside,
-                    outside,
-                    none,
-                );
-                Ok(b)
-            }
-            Err(_) => {
-                self.alloc.release(now, key.proto, key.inside, outside);
-                Err(DropReason::TableFull)
-            }
-        }
-    }
-
-    fn drop_bib(&mut self, now: Instant, bib: BibRef) {
-        if let Ok(b) = self.store.remove_bib(bib) {
-            let p = b.key.proto;
-            self.counters.mappings[p.index()] = self.counters.mappings[p.index()].saturating_sub(1);
-            self.alloc.release(now, p, b.key.inside, b.outside);
-            let none = Endpoint::new(Ipv4Addr::UNSPECIFIED, 0);
-            self.event(
-                now,
-                EventKind::MappingDeleted,
-                p,
-                b.key.inside,
-                b.outside,
-                none,
-            );
-        }
-    }
-
-    /// Adds a session to `bib` towards `remote` (the same address on both sides for NAT44).
-    fn add_session(
-        &mut self,
-        now: Instant,
-        bib: BibRef,
-        remote: Endpoint<Ipv4Addr>,
-        state: u8,
-    ) -> Result<SessionRef, DropReason> {
-        let b = *self.store.bib(bib).ok_or(DropReason::NoMapping)?;
-        let proto = b.key.proto;
-        self.alloc.admit_session(now, proto, b.key.inside.addr)?;
-        let expires = now + self.lifetime(proto, state);
-        let entry = SessionEntry {
-            bib,
-            proto,
-            inside: b.key.inside,
-            outside: b.outside,
-            remote_in: remote,
-            remote_out: remote,
-            state,
-            tag: 0,
-            expires,
-        };
-        match self.store.insert_session(entry) {
-            Ok(s) => {
-                let p = proto.index();
-                self.counters.sessions[p] += 1;
-                self.counters.sessions_created[p] += 1;
-                self.event(
-                    now,
-                    EventKind::SessionCreated,
-                    proto,
-                    b.key.inside,
-                    b.outside,
-                    remote,
-                );
-                Ok(s)
-            }
-            Err(_) => {
-                self.alloc.session_closed(now, proto, b.key.inside.addr);
-                Err(DropReason::TableFull)
-            }
-        }
-    }
-
-    fn lifetime(&self, proto: L4Proto, state: u8) -> core::time::Duration {
-        let t = &self.config.timeouts;
-        match proto {
-            L4Proto::Tcp => TcpState::from_u8(state).lifetime(t),
-            L4Proto::Udp => t.udp,
-            L4Proto::Icmp => t.icmp,
-        }
-    }
-
-    /// Advances the session's state and timer for a packet from `dir`.
-    fn refresh(&mut self, now: Instant, s: SessionRef, dir: Direction, flags: TcpFlags) {
-        let Some(e) = self.store.session(s).copied() else {
-            return;
-        };
-        let (state, refresh) = match e.proto {
-            L4Proto::Tcp => {
-                let (st, r) = TcpState::from_u8(e.state).next(dir, flags);
-                (st as u8, r)
-            }
-            _ => (
-                e.state,
-                dir == Direction::Outbound || self.config.inbound_refresh,
-            ),
-        };
-        let expires = if refresh {
-            now + self.lifetime(e.proto, state)
-        } else if state != e.state {
-            // A state change without refresh (both FINs seen) may only shorten the timer.
-            e.expires.min(now + self.lifetime(e.proto, state))
-        } else {
-            e.expires
-        };
-        if state != e.state || expires != e.expires {
-            let _ = self.store.update(s, state, expires);
-        }
-    }
-
     #[allow(clippy::too_many_arguments)]
     fn inbound_flow(
         &mut self,
@@ -439,88 +305,32 @@ where
         key: Key,
         flags: TcpFlags,
     ) -> Verdict {
-        let hash = self.store.hash_outside(&key);
-        let session = match self.store.find_outside(hash, &key) {
-            Some(s) => {
-                self.refresh(now, s, Direction::Inbound, flags);
-                s
-            }
-            None => match self.new_inbound_session(now, &key, flags) {
-                Ok(s) => s,
-                Err(r) => {
-                    if key.proto == L4Proto::Tcp
-                        && flags.contains(TcpFlags::SYN)
-                        && !flags.contains(TcpFlags::ACK)
-                        && matches!(r, DropReason::Filtered | DropReason::NoMapping)
+        let hash = self.state.store.hash_outside(&key);
+        let e = match self.state.inbound(now, hash, &key, Some, flags) {
+            Ok(e) => e,
+            Err(r) => {
+                if key.proto == L4Proto::Tcp
+                    && flags.contains(TcpFlags::SYN)
+                    && !flags.contains(TcpFlags::ACK)
+                    && matches!(r, DropReason::Filtered | DropReason::NoMapping)
+                {
+                    // RFC 5382 REQ-4: hold the unsolicited SYN for 6 s (unless it could
+                    // never be answered: then dropping it now is as silent).
+                    let until = now + self.config.timeouts.tcp_syn_hold;
+                    if icmp_error::may_answer(info)
+                        && self.held.hold(key, &buf[start..start + len], until)
                     {
-                        // RFC 5382 REQ-4: hold the unsolicited SYN for 6 s.
-                        let until = now + self.config.timeouts.tcp_syn_hold;
-                        if self.held.hold(key, &buf[start..start + len], until) {
-                            return Verdict::Hold;
-                        }
+                        return Verdict::Hold;
                     }
-                    return Verdict::Drop(r);
                 }
-            },
-        };
-        let Some(e) = self.store.session(session).copied() else {
-            return Verdict::Drop(DropReason::NoMapping);
+                return Verdict::Drop(r);
+            }
         };
         let new = FlowKey::new(key.proto, e.remote_in, e.inside);
         let total = info.total_len;
         rewrite_ipv4(&mut buf[start..start + total], info.l4_at, true, &key, &new);
         self.remember_first_fragment(now, info, new.src.addr, new.dst.addr);
         self.forward(buf, start, total)
-    }
-
-    /// Applies the filtering behaviour to an inbound packet with no session, and creates the
-    /// session if the packet may pass ([RFC 4787 § 5], [RFC 5382] REQ-3).
-    ///
-    /// [RFC 4787 § 5]: https://www.rfc-editor.org/rfc/rfc4787#section-5
-    /// [RFC 5382]: https://www.rfc-editor.org/rfc/rfc5382
-    fn new_inbound_session(
-        &mut self,
-        now: Instant,
-        key: &Key,
-        flags: TcpFlags,
-    ) -> Result<SessionRef, DropReason> {
-        let bib = self
-            .store
-            .find_bib_outside(key.proto, &key.dst)
-            .ok_or(DropReason::NoMapping)?;
-        let b = *self.store.bib(bib).ok_or(DropReason::NoMapping)?;
-        let allowed = b.is_static
-            || match self.config.filtering.get(key.proto) {
-                FilteringBehavior::EndpointIndependent => true,
-                FilteringBehavior::AddressDependent => {
-                    let mut seen = false;
-                    self.store.bib_sessions(bib, |_, s| {
-                        seen = s.remote_out.addr == key.src.addr;
-                        !seen
-                    });
-                    seen
-                }
-                // The exact session lookup already failed.
-                FilteringBehavior::AddressAndPortDependent => false,
-            };
-        if !allowed {
-            return Err(DropReason::Filtered);
-        }
-        // The mapping's remote projection must admit this remote (address-dependent mapping
-        // keeps one binding per remote address).
-        let projected = self.config.mapping.get(key.proto).project(key.src);
-        if !b.is_static && b.key.remote != projected {
-            return Err(DropReason::Filtered);
-        }
-        let state = match key.proto {
-            L4Proto::Tcp if flags.contains(TcpFlags::SYN) => {
-                TcpState::opening(Direction::Inbound) as u8
-            }
-            // Only a SYN opens a TCP session (RFC 6146 § 3.5.2.2).
-            L4Proto::Tcp => return Err(DropReason::Filtered),
-            _ => 0,
-        };
-        self.add_session(now, bib, key.src, state)
     }
 
     /// An ICMP error from the inside about a packet the translator sent in: its quote is
@@ -536,11 +346,12 @@ where
         quote: crate::wire::Quote<Ipv4Addr>,
     ) -> Verdict {
         let inside_key = quote.key.reversed();
-        let hash = self.store.hash_inside(&inside_key);
+        let hash = self.state.store.hash_inside(&inside_key);
         let Some(e) = self
+            .state
             .store
             .find_inside(hash, &inside_key)
-            .and_then(|s| self.store.session(s))
+            .and_then(|s| self.state.store.session(s))
             .copied()
         else {
             return Verdict::Drop(DropReason::NoMapping);
@@ -575,11 +386,12 @@ where
         quote: crate::wire::Quote<Ipv4Addr>,
     ) -> Verdict {
         let outside_key = quote.key.reversed();
-        let hash = self.store.hash_outside(&outside_key);
+        let hash = self.state.store.hash_outside(&outside_key);
         let Some(e) = self
+            .state
             .store
             .find_outside(hash, &outside_key)
-            .and_then(|s| self.store.session(s))
+            .and_then(|s| self.state.store.session(s))
             .copied()
         else {
             return Verdict::Drop(DropReason::NoMapping);
@@ -641,7 +453,7 @@ where
         };
         let total = info.total_len;
         match self.fragments.lookup(&key, now) {
-            Some((src, dst)) => self.release_fragment(buf, start, total, src, dst),
+            Some((src, dst)) => self.release_fragment(now, buf, start, total, src, dst),
             None => {
                 let until = now + self.config.fragment_timeout;
                 if self
@@ -659,22 +471,35 @@ where
     /// Rewrites the addresses of a later fragment (no transport header) and forwards it.
     pub(super) fn release_fragment(
         &mut self,
+        now: Instant,
         buf: &mut [u8],
         start: usize,
         len: usize,
-        src: Ipv4Addr,
-        dst: Ipv4Addr,
+        mut src: Ipv4Addr,
+        mut dst: Ipv4Addr,
     ) -> Verdict {
         let pkt = &mut buf[start..start + len];
         let old_src = ipv4::addr(pkt, ipv4::SRC_ADDR.start);
         let old_dst = ipv4::addr(pkt, ipv4::DST_ADDR.start);
+        if self.config.is_outside(dst) {
+            // A hairpinned datagram: its first fragment was translated out, then back in
+            // (RFC 4787 REQ-9); the rest follow both translations, never out.
+            if !self.config.hairpinning {
+                return Verdict::Drop(DropReason::Policy);
+            }
+            let key = FragmentKey {
+                src,
+                dst,
+                id: get16(pkt, ipv4::IDENT.start).unwrap_or(0),
+                protocol: pkt[ipv4::PROTOCOL],
+            };
+            match self.fragments.lookup(&key, now) {
+                Some((s, d)) => (src, dst) = (s, d),
+                None => return Verdict::Drop(DropReason::FragmentWithoutFirst),
+            }
+        }
         let k = |s, d| FlowKey::new(L4Proto::Udp, Endpoint::new(s, 0), Endpoint::new(d, 0));
         rewrite_ipv4(pkt, 0, false, &k(old_src, old_dst), &k(src, dst));
-        if self.config.is_outside(dst) {
-            self.counters.outbound += 1;
-        } else {
-            self.counters.inbound += 1;
-        }
         self.forward(buf, start, len)
     }
 
@@ -692,7 +517,7 @@ where
         icmp_type: u8,
         code: u8,
         rest: [u8; 4],
-        info: Option<&Info>,
+        info: &Info,
     ) -> Verdict {
         let root = match (icmp_type, code) {
             (11, _) => DropReason::TtlExpired,
@@ -700,21 +525,7 @@ where
             (3, 3) => DropReason::Filtered,
             _ => DropReason::QuotaExhausted,
         };
-        let parsed;
-        let info = match info {
-            Some(i) => i,
-            None => match buf.get(start..start + len).map(parse_ipv4) {
-                Some(Ok(i)) => {
-                    parsed = i;
-                    &parsed
-                }
-                _ => return Verdict::Drop(root),
-            },
-        };
-        if !self.config.icmp_errors.send
-            || !icmp_error::may_answer(info)
-            || !self.limiter.allow(now)
-        {
+        if !icmp_error::may_answer(info) {
             self.counters.icmp_errors_suppressed += 1;
             return Verdict::Drop(root);
         }
@@ -722,15 +533,30 @@ where
             Direction::Outbound => self.config.inside_address,
             Direction::Inbound => info.dst,
         };
-        match icmp_error::write_error(
-            buf,
-            start,
-            len.min(info.total_len),
-            from,
-            icmp_type,
-            code,
-            rest,
-        ) {
+        let len = len.min(info.total_len);
+        self.send_error(now, buf, start, len, from, icmp_type, code, rest, root)
+    }
+
+    /// Writes the ICMP error from `from` about the packet (or the start of it) at
+    /// `buf[start..start + len]`, which may be answered, when policy and rate limit allow.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn send_error(
+        &mut self,
+        now: Instant,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        from: Ipv4Addr,
+        icmp_type: u8,
+        code: u8,
+        rest: [u8; 4],
+        root: DropReason,
+    ) -> Verdict {
+        if !self.config.icmp_errors.send || !self.limiter.allow(now) {
+            self.counters.icmp_errors_suppressed += 1;
+            return Verdict::Drop(root);
+        }
+        match icmp_error::write_error(buf, start, len, from, icmp_type, code, rest) {
             Some((s, l)) => {
                 self.counters.icmp_errors_sent += 1;
                 Verdict::Reply { start: s, len: l }

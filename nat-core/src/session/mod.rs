@@ -20,7 +20,7 @@
 
 mod fixed;
 mod hash;
-mod index;
+pub(crate) mod index;
 mod wheel;
 
 pub use fixed::FixedStore;

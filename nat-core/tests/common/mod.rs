@@ -4,10 +4,11 @@
 
 use nat_core::allocator::{AllocError, AllocRequest, PortAllocator};
 use nat_core::checksum;
+use nat_core::flow::FlowKey;
 use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::nat44::{Nat44, Nat44Config};
 use nat_core::prefix::Prefix;
-use nat_core::session::FixedStore;
+use nat_core::session::{BibKey, FixedStore, SessionEntry, SessionStore};
 use nat_core::time::Instant;
 use nat_core::verdict::{Direction, Verdict};
 use nat_core::wire::{Transport, parse_ipv4};
@@ -165,6 +166,13 @@ pub struct TestAlloc {
     pub per_sub: HashMap<(L4Proto, Ipv4Addr), usize>,
     pub paired: HashMap<Ipv4Addr, Ipv4Addr>,
     pub released: Vec<(L4Proto, Endpoint<Ipv4Addr>)>,
+    /// When set, every allocation is refused with this error (a rate limit, an exhausted pool).
+    pub refuse: Option<AllocError>,
+    /// Sessions admitted per subscriber and protocol ([`PortAllocator::admit_session`]).
+    pub session_quota: usize,
+    pub sessions: HashMap<(L4Proto, Ipv4Addr), usize>,
+    /// Every call to `release`, with its time: what a hold-down policy starts from.
+    pub released_at: Vec<(Instant, L4Proto, Endpoint<Ipv4Addr>)>,
 }
 
 impl TestAlloc {
@@ -176,7 +184,17 @@ impl TestAlloc {
             per_sub: HashMap::new(),
             paired: HashMap::new(),
             released: vec![],
+            refuse: None,
+            session_quota: usize::MAX,
+            sessions: HashMap::new(),
+            released_at: vec![],
         }
+    }
+
+    /// Pairs subscriber `sub` with outside address `addr` before its first mapping.
+    pub fn pin(mut self, sub: Ipv4Addr, addr: Ipv4Addr) -> Self {
+        self.paired.insert(sub, addr);
+        self
     }
 
     fn taken(&self, proto: L4Proto) -> HashSet<Endpoint<Ipv4Addr>> {
@@ -194,6 +212,9 @@ impl PortAllocator<Ipv4Addr, Ipv4Addr> for TestAlloc {
         _now: Instant,
         req: &AllocRequest<Ipv4Addr, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
+        if let Some(e) = self.refuse {
+            return Err(e);
+        }
         let n = self
             .per_sub
             .get(&(req.proto, req.inside.addr))
@@ -241,7 +262,7 @@ impl PortAllocator<Ipv4Addr, Ipv4Addr> for TestAlloc {
 
     fn release(
         &mut self,
-        _now: Instant,
+        now: Instant,
         proto: L4Proto,
         inside: Endpoint<Ipv4Addr>,
         outside: Endpoint<Ipv4Addr>,
@@ -255,6 +276,27 @@ impl PortAllocator<Ipv4Addr, Ipv4Addr> for TestAlloc {
             *n = n.saturating_sub(1);
         }
         self.released.push((proto, outside));
+        self.released_at.push((now, proto, outside));
+    }
+
+    fn admit_session(
+        &mut self,
+        _now: Instant,
+        proto: L4Proto,
+        inside: Ipv4Addr,
+    ) -> Result<(), AllocError> {
+        let n = self.sessions.entry((proto, inside)).or_default();
+        if *n >= self.session_quota {
+            return Err(AllocError::QuotaExhausted);
+        }
+        *n += 1;
+        Ok(())
+    }
+
+    fn session_closed(&mut self, _now: Instant, proto: L4Proto, inside: Ipv4Addr) {
+        if let Some(n) = self.sessions.get_mut(&(proto, inside)) {
+            *n = n.saturating_sub(1);
+        }
     }
 }
 
@@ -337,4 +379,183 @@ pub fn inb(nat: &mut Nat, now_s: f64, pkt: &[u8]) -> Vec<u8> {
 
 pub fn at(s: f64) -> Instant {
     Instant::from_millis((s * 1000.0) as u64)
+}
+
+/// Expires every session due at `now_s` seconds; returns how many.
+pub fn tick(nat: &mut Nat, now_s: f64) -> usize {
+    nat.handle_timeout(at(now_s), usize::MAX)
+}
+
+/// The packets the translator sends on its own at `now_s` ([`Nat44::poll_transmit`]).
+pub fn poll(nat: &mut Nat, now_s: f64) -> Vec<(Verdict, Vec<u8>)> {
+    let mut v = vec![];
+    loop {
+        let mut buf = vec![0u8; HEADROOM + 1600];
+        let Some(verdict) = nat.poll_transmit(at(now_s), &mut buf, HEADROOM) else {
+            return v;
+        };
+        let bytes = match verdict {
+            Verdict::Forward { start, len } | Verdict::Reply { start, len } => {
+                buf[start..start + len].to_vec()
+            }
+            _ => vec![],
+        };
+        v.push((verdict, bytes));
+    }
+}
+
+/// The session whose inside key (X:x → Y:y) is `key`.
+pub fn session_in(nat: &Nat, key: &FlowKey<Ipv4Addr>) -> Option<SessionEntry<Ipv4Addr, Ipv4Addr>> {
+    let s = nat.store();
+    s.find_inside(s.hash_inside(key), key)
+        .and_then(|r| s.session(r))
+        .copied()
+}
+
+/// The outside endpoint bound to `inside` for `proto` under endpoint-independent mapping.
+pub fn mapping_of(
+    nat: &Nat,
+    proto: L4Proto,
+    inside: Endpoint<Ipv4Addr>,
+) -> Option<Endpoint<Ipv4Addr>> {
+    let s = nat.store();
+    let key = BibKey {
+        proto,
+        inside,
+        remote: ep(Ipv4Addr::UNSPECIFIED, 0),
+    };
+    s.find_bib_inside(&key)
+        .and_then(|b| s.bib(b))
+        .map(|b| b.outside)
+}
+
+/// Recomputes the IPv4 header checksum of `pkt` in place.
+pub fn fix_ip_checksum(pkt: &mut [u8]) {
+    let ihl = usize::from(pkt[0] & 0xf) * 4;
+    pkt[10..12].fill(0);
+    let c = checksum::checksum(&pkt[..ihl]);
+    pkt[10..12].copy_from_slice(&c.to_be_bytes());
+}
+
+/// `pkt` with TTL `ttl` (header checksum fixed).
+pub fn with_ttl(pkt: &[u8], ttl: u8) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    p[8] = ttl;
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// `pkt` as a router forwards it: TTL one less.
+pub fn hop(pkt: &[u8]) -> Vec<u8> {
+    with_ttl(pkt, pkt[8] - 1)
+}
+
+/// `pkt` with the Don't Fragment flag set.
+pub fn with_df(pkt: &[u8]) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    p[6] |= 0x40;
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// `pkt` with its TOS byte set.
+pub fn with_tos(pkt: &[u8], tos: u8) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    p[1] = tos;
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// `pkt` (20-byte header) with IPv4 options `opts` (a multiple of 4 bytes) inserted; the
+/// transport checksum is unaffected.
+pub fn with_options(pkt: &[u8], opts: &[u8]) -> Vec<u8> {
+    assert_eq!(opts.len() % 4, 0);
+    let mut p = pkt[..20].to_vec();
+    p.extend_from_slice(opts);
+    p.extend_from_slice(&pkt[20..]);
+    p[0] = 0x40 | ((20 + opts.len()) / 4) as u8;
+    let total = p.len() as u16;
+    p[2..4].copy_from_slice(&total.to_be_bytes());
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// Splits the datagram `pkt` (20-byte header) into fragments of `chunk` payload bytes
+/// (a multiple of 8), with identification `id`, in order.
+pub fn fragments(pkt: &[u8], chunk: usize, id: u16) -> Vec<Vec<u8>> {
+    assert_eq!(chunk % 8, 0);
+    let payload = &pkt[20..];
+    let mut v = vec![];
+    let mut off = 0;
+    while off < payload.len() {
+        let end = (off + chunk).min(payload.len());
+        let mut f = pkt[..20].to_vec();
+        f.extend_from_slice(&payload[off..end]);
+        let total = f.len() as u16;
+        f[2..4].copy_from_slice(&total.to_be_bytes());
+        f[4..6].copy_from_slice(&id.to_be_bytes());
+        let more = if end < payload.len() { 0x2000 } else { 0 };
+        f[6..8].copy_from_slice(&(more | (off / 8) as u16).to_be_bytes());
+        fix_ip_checksum(&mut f);
+        v.push(f);
+        off = end;
+    }
+    v
+}
+
+/// (type, code) of an ICMP message.
+pub fn icmp_type_code(pkt: &[u8]) -> (u8, u8) {
+    let ihl = usize::from(pkt[0] & 0xf) * 4;
+    (pkt[ihl], pkt[ihl + 1])
+}
+
+/// The outer (source, destination) addresses of a packet.
+pub fn addrs(pkt: &[u8]) -> (Ipv4Addr, Ipv4Addr) {
+    (
+        ip(pkt[12], pkt[13], pkt[14], pkt[15]),
+        ip(pkt[16], pkt[17], pkt[18], pkt[19]),
+    )
+}
+
+/// The packet quoted by the ICMP error `pkt`, as far as it goes.
+pub fn quoted(pkt: &[u8]) -> &[u8] {
+    let ihl = usize::from(pkt[0] & 0xf) * 4;
+    let total = usize::from(u16::from_be_bytes([pkt[2], pkt[3]]));
+    &pkt[ihl + 8..total]
+}
+
+/// The (source, destination) endpoints of the packet quoted by the ICMP error `pkt`.
+pub fn quoted_endpoints(pkt: &[u8]) -> (Endpoint<Ipv4Addr>, Endpoint<Ipv4Addr>) {
+    let info = parse_ipv4(pkt).expect("parses");
+    match info.transport {
+        Transport::IcmpError { quote, .. } => (quote.key.src, quote.key.dst),
+        t => panic!("not an ICMP error: {t:?}"),
+    }
+}
+
+/// Whether the ICMP error `pkt` has valid checksums, outer and quoted: the outer IPv4 and ICMP
+/// checksums, the quoted IPv4 header checksum, and the quoted transport checksum when the quote
+/// holds the whole quoted datagram.
+pub fn error_checksums_valid(pkt: &[u8]) -> bool {
+    if !checksums_valid(pkt) {
+        return false;
+    }
+    let q = quoted(pkt);
+    let ihl = usize::from(q[0] & 0xf) * 4;
+    if q.len() < ihl || !checksum::verify(0, &q[..ihl]) {
+        return false;
+    }
+    let total = usize::from(u16::from_be_bytes([q[2], q[3]]));
+    if total == q.len() {
+        checksums_valid(q)
+    } else {
+        true
+    }
+}
+
+/// `pkt` with the byte at `at` XORed with `x`, checksums left as they were.
+pub fn corrupt(pkt: &[u8], at: usize, x: u8) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    p[at] ^= x;
+    p
 }
