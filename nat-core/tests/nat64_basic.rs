@@ -56,11 +56,16 @@ impl PortAllocator<Ipv6Addr, Ipv4Addr> for Pool4 {
 type Nat = Nat64<Box<FixedStore<Ipv6Addr, Ipv4Addr, 256>>, Pool4>;
 
 fn nat() -> Nat {
-    let mut c = Nat64Config::default();
-    c.wkp_non_global_rule = false; // 192.0.2.0/24 is documentation space.
-    c.pool4
+    let mut pool4 = heapless::Vec::new();
+    pool4
         .push(Prefix::new(Ipv4Addr::new(192, 0, 2, 2), 32).unwrap())
         .unwrap();
+    // 192.0.2.0/24 is documentation space: the RFC 6052 § 3.1 rule would refuse it.
+    let c = Nat64Config {
+        wkp_non_global_rule: false,
+        pool4,
+        ..Nat64Config::default()
+    };
     Nat64::new(
         c,
         Box::new(FixedStore::new(3)),

@@ -1,0 +1,320 @@
+//! Port choice: preservation, range and parity preservation, and RFC 6056 randomisation.
+//!
+//! The chooser works on *positions* of a [`FreeSet`]: the ports of an address for the per-port
+//! pool, the slots of a port block, or the slots of a deterministic range. It first tries the
+//! preferred position (port preservation) if the policy says so; otherwise it computes a start
+//! as [RFC 6056 § 3.3.3] (algorithm 3, simple hash-based) or [§ 3.3.4] (algorithm 4,
+//! double-hash) do, and takes the first free position of the right parity from there, which is
+//! what their `check_suitable_port()` loops do, in one bitmap scan instead of a probe per port.
+//!
+//! [RFC 6056 § 3.3.3]: https://www.rfc-editor.org/rfc/rfc6056#section-3.3.3
+//! [§ 3.3.4]: https://www.rfc-editor.org/rfc/rfc6056#section-3.3.4
+
+use crate::bitmap::{FreeSet, Parity};
+use crate::hash::{SecretKey, mix, sip13_words};
+
+/// How a port is picked when the preferred one is not taken ([RFC 6056 § 3.3]).
+///
+/// [RFC 6056 § 3.3]: https://www.rfc-editor.org/rfc/rfc6056#section-3.3
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Selection {
+    /// The next free port after the inside port: transparent, and easy to guess.
+    Sequential,
+    /// RFC 6056 § 3.3.3 algorithm 3: keyed hash offset plus one global counter.
+    Rfc6056Alg3,
+    /// RFC 6056 § 3.3.4 algorithm 4: keyed hash offset plus a counter chosen by a second keyed
+    /// hash, so that one flow's ports say nothing about another's.
+    Rfc6056Alg4,
+}
+
+/// The port choice policy ([RFC 4787 § 4.2] REQ-3a and REQ-4, [RFC 6888] REQ-15).
+///
+/// [RFC 4787 § 4.2]: https://www.rfc-editor.org/rfc/rfc4787#section-4.2
+/// [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888#section-5
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PortPolicy {
+    /// Give the inside port itself when it is free (port preservation, RFC 4787 § 4.2.1).
+    pub preserve: bool,
+    /// Keep inside ports 0-1023 in 0-1023 and 1024-65535 in 1024-65535 (RFC 4787 REQ-3a), when
+    /// the pool has ports in the wanted range. Only the per-port pool can do this; blocks and
+    /// deterministic ranges hold ports of one range.
+    pub range: bool,
+    /// Keep the parity of the inside port (RFC 4787 REQ-4).
+    pub parity: bool,
+    /// How to pick when the inside port is not given.
+    pub selection: Selection,
+}
+
+impl PortPolicy {
+    /// Ports hard to guess ([RFC 6888] REQ-15, RFC 6056 algorithm 4), with range and parity
+    /// kept: the default for a CGN.
+    ///
+    /// [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888#section-5
+    pub const HARD_TO_GUESS: PortPolicy = PortPolicy {
+        preserve: false,
+        range: true,
+        parity: true,
+        selection: Selection::Rfc6056Alg4,
+    };
+
+    /// The inside port when free, else the next free port of the same range and parity
+    /// (RFC 4787 § 4.2.1 port preservation): most transparent, least private.
+    pub const TRANSPARENT: PortPolicy = PortPolicy {
+        preserve: true,
+        range: true,
+        parity: true,
+        selection: Selection::Sequential,
+    };
+}
+
+impl Default for PortPolicy {
+    /// [`PortPolicy::HARD_TO_GUESS`].
+    fn default() -> Self {
+        PortPolicy::HARD_TO_GUESS
+    }
+}
+
+/// The outside ports an allocator may hand out, `first..=last` (port 0 never).
+///
+/// The default, 1024-65535, leaves the well-known ports alone; include 1-1023 to let
+/// [`PortPolicy::range`] keep well-known inside ports in that range ([RFC 4787] REQ-3a).
+///
+/// [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787#section-4.2.1
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PortRange {
+    /// First port, at least 1.
+    pub first: u16,
+    /// Last port.
+    pub last: u16,
+}
+
+impl PortRange {
+    /// Ports 1024-65535 (RFC 6056 § 2.1 suggests 1024-65535 for ephemeral ports).
+    pub const DYNAMIC: PortRange = PortRange {
+        first: 1024,
+        last: 65535,
+    };
+
+    /// Number of ports.
+    pub const fn len(&self) -> u32 {
+        (self.last as u32 + 1).saturating_sub(self.first as u32)
+    }
+
+    /// Whether the range is empty.
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Whether `port` is in the range.
+    pub const fn contains(&self, port: u16) -> bool {
+        port >= self.first && port <= self.last
+    }
+
+    pub(crate) fn validate(&self, field: &'static str) -> Result<(), crate::ConfigError> {
+        if self.first == 0 || self.first > self.last {
+            return Err(crate::ConfigError::OutOfRange { field });
+        }
+        Ok(())
+    }
+}
+
+impl Default for PortRange {
+    /// [`PortRange::DYNAMIC`].
+    fn default() -> Self {
+        PortRange::DYNAMIC
+    }
+}
+
+/// Length of the RFC 6056 algorithm 4 table of counters (`TABLE_LENGTH`).
+const TABLE_LEN: usize = 64;
+
+/// What the hash of RFC 6056 `F(local_IP, remote_IP, remote_port, secret_key)` covers: the
+/// subscriber (inside address and port), the outside address, the remote endpoint and protocol.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct FlowId {
+    pub(crate) words: [u64; 4],
+}
+
+impl FlowId {
+    /// Packs the identifiers of a request into hash input words.
+    pub(crate) fn new(
+        inside: [u8; 16],
+        inside_port: u16,
+        outside: u32,
+        remote: u32,
+        remote_port: u16,
+        proto: u8,
+    ) -> FlowId {
+        let mut a = [0u8; 8];
+        let mut b = [0u8; 8];
+        a.copy_from_slice(&inside[..8]);
+        b.copy_from_slice(&inside[8..]);
+        FlowId {
+            words: [
+                u64::from_le_bytes(a),
+                u64::from_le_bytes(b),
+                (u64::from(outside) << 32) | u64::from(remote),
+                (u64::from(remote_port) << 32) | (u64::from(inside_port) << 8) | u64::from(proto),
+            ],
+        }
+    }
+}
+
+/// Where to look, in positions of a [`FreeSet`]: `lo..=hi`, of one class, `preferred` first.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Window {
+    pub(crate) lo: u32,
+    pub(crate) hi: u32,
+    pub(crate) parity: Parity,
+    /// The position of the inside port, if it lies in the window.
+    pub(crate) preferred: Option<u32>,
+}
+
+/// The port chooser of one allocator: its policy, keys and RFC 6056 counters.
+#[derive(Clone, Debug)]
+pub(crate) struct PortChooser {
+    policy: PortPolicy,
+    key_f: SecretKey,
+    key_g: SecretKey,
+    next_ephemeral: u32,
+    table: [u32; TABLE_LEN],
+}
+
+impl PortChooser {
+    pub(crate) fn new(policy: PortPolicy, key: &SecretKey) -> Self {
+        PortChooser {
+            policy,
+            key_f: key.derive(0x6056_0001),
+            key_g: key.derive(0x6056_0002),
+            next_ephemeral: 0,
+            table: [0; TABLE_LEN],
+        }
+    }
+
+    pub(crate) fn policy(&self) -> &PortPolicy {
+        &self.policy
+    }
+
+    /// The parity class a request for `inside_port` must get (RFC 4787 REQ-4).
+    pub(crate) fn parity_for(&self, inside_port: u16) -> Parity {
+        if self.policy.parity {
+            Parity::of(u32::from(inside_port))
+        } else {
+            Parity::Any
+        }
+    }
+
+    /// Picks a free position of `set` in `win`, or `None` when the window has none. Counters
+    /// move only when a position is returned, so a refused request leaves no trace.
+    pub(crate) fn choose<S: FreeSet + ?Sized>(
+        &mut self,
+        set: &S,
+        win: Window,
+        flow: &FlowId,
+    ) -> Option<u32> {
+        if win.lo > win.hi {
+            return None;
+        }
+        if self.policy.preserve
+            && let Some(p) = win.preferred
+            && (win.lo..=win.hi).contains(&p)
+            && win.parity.admits(p)
+            && set.is_free(p)
+        {
+            return Some(p);
+        }
+        let span = win.hi - win.lo + 1;
+        let (start, counter) = match self.policy.selection {
+            Selection::Sequential => (win.preferred.unwrap_or(win.lo), None),
+            Selection::Rfc6056Alg3 => {
+                let offset = sip13_words(&self.key_f, &flow.words) as u32;
+                let s = self.next_ephemeral.wrapping_add(offset) % span;
+                (win.lo + s, Some(usize::MAX))
+            }
+            Selection::Rfc6056Alg4 => {
+                let offset = sip13_words(&self.key_f, &flow.words) as u32;
+                let g = mix(&self.key_g, flow.words[0] ^ flow.words[1], flow.words[2]);
+                let index = (g % TABLE_LEN as u64) as usize;
+                let s = self.table[index].wrapping_add(offset) % span;
+                (win.lo + s, Some(index))
+            }
+        };
+        let start = if win.parity.admits(start) {
+            start
+        } else if start < win.hi {
+            start + 1
+        } else {
+            win.lo
+        };
+        let found = set.find_wrapping(start, win.lo, win.hi, win.parity)?;
+        // RFC 6056: the counter advances by the number of ports probed.
+        let probed = if found >= start {
+            found - start + 1
+        } else {
+            found + span - start + 1
+        };
+        match counter {
+            Some(usize::MAX) => self.next_ephemeral = self.next_ephemeral.wrapping_add(probed),
+            Some(i) => {
+                if let Some(c) = self.table.get_mut(i) {
+                    *c = c.wrapping_add(probed);
+                }
+            }
+            None => {}
+        }
+        Some(found)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bitmap::PortBitmap;
+
+    fn win(lo: u32, hi: u32, parity: Parity, preferred: Option<u32>) -> Window {
+        Window {
+            lo,
+            hi,
+            parity,
+            preferred,
+        }
+    }
+
+    #[test]
+    fn preservation_then_next_free() {
+        let mut c = PortChooser::new(PortPolicy::TRANSPARENT, &SecretKey::new(1, 2));
+        let mut b = PortBitmap::EMPTY;
+        let flow = FlowId::new([0; 16], 5000, 0, 0, 0, 6);
+        let w = win(1024, 65535, Parity::Even, Some(5000));
+        assert_eq!(c.choose(&b, w, &flow), Some(5000));
+        b.set(5000);
+        assert_eq!(c.choose(&b, w, &flow), Some(5002));
+    }
+
+    #[test]
+    fn random_choice_stays_in_window_and_class() {
+        for sel in [Selection::Rfc6056Alg3, Selection::Rfc6056Alg4] {
+            let policy = PortPolicy {
+                selection: sel,
+                ..PortPolicy::HARD_TO_GUESS
+            };
+            let mut c = PortChooser::new(policy, &SecretKey::new(7, 9));
+            let mut b = PortBitmap::EMPTY;
+            for i in 0..501u32 {
+                let flow = FlowId::new([i as u8; 16], i as u16, 1, 2, 80, 17);
+                let p = c
+                    .choose(&b, win(2000, 3001, Parity::Odd, None), &flow)
+                    .unwrap();
+                assert!((2000..=3001).contains(&p) && p % 2 == 1);
+                assert!(b.set(p as u16));
+            }
+            // 501 odd ports in the window: all taken.
+            let flow = FlowId::new([0; 16], 1, 1, 2, 80, 17);
+            assert_eq!(
+                c.choose(&b, win(2000, 3001, Parity::Odd, None), &flow),
+                None
+            );
+        }
+    }
+}
