@@ -42,30 +42,39 @@ pub(crate) fn addr(buf: &[u8], at: usize) -> Ipv4Addr {
 /// Parses an IPv4 packet at the start of `buf`. The buffer may hold trailing bytes beyond the
 /// total length (link padding); they are ignored.
 pub fn parse_ipv4(buf: &[u8]) -> Result<PacketInfo<Ipv4Addr>, ParseError> {
-    need(buf, HEADER_LEN)?;
-    let version = buf[VER_IHL] >> 4;
+    // One bounds check for the whole fixed header, then plain array reads: the hot path of
+    // every translator starts here.
+    let h: &[u8; HEADER_LEN] = buf.first_chunk().ok_or(ParseError::Truncated {
+        need: HEADER_LEN,
+        got: buf.len(),
+    })?;
+    let version = h[VER_IHL] >> 4;
     if version != 4 {
         return Err(ParseError::BadVersion(version));
     }
-    let ip = Ipv4Packet::new_unchecked(buf);
-    let header_len = usize::from(ip.header_len());
-    let total_len = usize::from(ip.total_len());
+    let header_len = usize::from(h[VER_IHL] & 0x0f) * 4;
+    let total_len = usize::from(u16::from_be_bytes([h[2], h[3]]));
     if header_len < HEADER_LEN || header_len > total_len {
         return Err(ParseError::BadHeaderLength);
     }
     if total_len > buf.len() {
         return Err(ParseError::BadTotalLength);
     }
-    // From here on smoltcp's check_len holds; its accessors cannot panic.
-    let (src, dst) = (ip.src_addr(), ip.dst_addr());
-    let protocol = u8::from(ip.next_header());
-    let fragment = (ip.more_frags() || ip.frag_offset() != 0).then(|| Fragment {
-        id: u32::from(ip.ident()),
-        offset: ip.frag_offset(),
-        more: ip.more_frags(),
+    // The same checks as smoltcp's `Ipv4Packet::check_len`: its view is valid on this buffer.
+    debug_assert!(Ipv4Packet::new_checked(&buf[..total_len]).is_ok());
+    let src = Ipv4Addr::new(h[12], h[13], h[14], h[15]);
+    let dst = Ipv4Addr::new(h[16], h[17], h[18], h[19]);
+    let protocol = h[PROTOCOL];
+    let flags_frag = u16::from_be_bytes([h[6], h[7]]);
+    let more = flags_frag & FLAG_MF != 0;
+    let offset = (flags_frag & 0x1fff) << 3;
+    let fragment = (more || offset != 0).then(|| Fragment {
+        id: u32::from(u16::from_be_bytes([h[4], h[5]])),
+        offset,
+        more,
         header_at: None,
     });
-    let transport = if fragment.is_some_and(|f| !f.is_first()) {
+    let transport = if offset != 0 {
         super::Transport::LaterFragment
     } else {
         transport::outer(buf, header_len, total_len, protocol, src, dst, parse_quote)?
@@ -76,7 +85,7 @@ pub fn parse_ipv4(buf: &[u8]) -> Result<PacketInfo<Ipv4Addr>, ParseError> {
         total_len,
         l4_at: header_len,
         protocol,
-        hop_limit: ip.hop_limit(),
+        hop_limit: h[TTL],
         fragment,
         transport,
     })

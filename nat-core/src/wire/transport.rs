@@ -75,6 +75,7 @@ pub(super) fn be16(buf: &[u8], at: usize) -> u16 {
 
 /// The transport part of an outer packet whose transport header starts at `l4_at` and whose IP
 /// packet ends at `end` (`end <= buf.len()`). ICMP errors are handed to `quote`.
+#[inline]
 pub(super) fn outer<A: IpAddress>(
     buf: &[u8],
     l4_at: usize,
@@ -91,19 +92,24 @@ pub(super) fn outer<A: IpAddress>(
     };
     match protocol {
         6 => {
-            need(buf, l4_at + tcp::HEADER_LEN)?;
-            let data_offset = usize::from(buf[l4_at + tcp::DATA_OFFSET] >> 4) * 4;
+            let t: &[u8; tcp::HEADER_LEN] =
+                buf.get(l4_at..)
+                    .and_then(<[u8]>::first_chunk)
+                    .ok_or(ParseError::Truncated {
+                        need: l4_at + tcp::HEADER_LEN,
+                        got: buf.len(),
+                    })?;
+            let data_offset = usize::from(t[tcp::DATA_OFFSET] >> 4) * 4;
             if data_offset < tcp::HEADER_LEN {
                 return Err(ParseError::BadHeaderLength);
             }
             need(buf, l4_at + data_offset)?;
-            let flags = TcpFlags::from_bits_retain(buf[l4_at + tcp::FLAGS]);
-            Ok(flow(
-                L4Proto::Tcp,
-                be16(buf, l4_at),
-                be16(buf, l4_at + 2),
-                flags,
-            ))
+            let flags = TcpFlags::from_bits_retain(t[tcp::FLAGS]);
+            let (sport, dport) = (
+                u16::from_be_bytes([t[0], t[1]]),
+                u16::from_be_bytes([t[2], t[3]]),
+            );
+            Ok(flow(L4Proto::Tcp, sport, dport, flags))
         }
         17 => {
             need(buf, l4_at + udp::HEADER_LEN)?;
