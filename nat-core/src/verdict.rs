@@ -79,6 +79,11 @@ drop_reasons! {
     ///
     /// [RFC 1812 § 5.2.2]: https://www.rfc-editor.org/rfc/rfc1812#section-5.2.2
     BadIpChecksum = "bad_ip_checksum",
+    /// An ICMP message whose checksum is wrong: errors are not translated then
+    /// ([RFC 5508] REQ-3a).
+    ///
+    /// [RFC 5508]: https://www.rfc-editor.org/rfc/rfc5508
+    BadIcmpChecksum = "bad_icmp_checksum",
     /// More IPv6 extension headers than the walk allows.
     TooManyExtensionHeaders = "too_many_extension_headers",
     /// An ICMP error about an ICMP error.

@@ -68,9 +68,10 @@ fn check_icmp_error(
     if icmp_type == icmpv4::SOURCE_QUENCH {
         return Err(DropReason::UnsupportedProtocol);
     }
-    if !checksum::verify(0, &pkt[info.l4_at..info.total_len])
-        || !checksum::verify(0, &pkt[quote.ip_at..quote.l4_at])
-    {
+    if !checksum::verify(0, &pkt[info.l4_at..info.total_len]) {
+        return Err(DropReason::BadIcmpChecksum);
+    }
+    if !checksum::verify(0, &pkt[quote.ip_at..quote.l4_at]) {
         return Err(DropReason::BadIpChecksum);
     }
     Ok(())
