@@ -429,7 +429,9 @@ mod tests {
         f
     }
 
-    fn read_all(file: &[u8]) -> Result<(LinkType, Vec<(RecordHeader, Vec<u8>)>), PcapError> {
+    type Records = Vec<(RecordHeader, Vec<u8>)>;
+
+    fn read_all(file: &[u8]) -> Result<(LinkType, Records), PcapError> {
         let mut r = PcapReader::new(file)?;
         let mut out = Vec::new();
         let mut data = Vec::new();

@@ -16,6 +16,11 @@
 //! exactly what it would expect, lets the session expire, and parks the core. The outcome is
 //! left in `STATUS` for a debugger (`1`: passed). A real board would take `now` from a timer
 //! (SysTick, a RTC) and packets from its Ethernet DMA ring instead.
+//!
+//! Build with `cargo build --release --target thumbv7em-none-eabihf` in this directory. To run
+//! it without a board, link it at address 0 (`FLASH : ORIGIN = 0x00000000` in `memory.x`), start
+//! `qemu-system-arm -M mps2-an386 -nographic -monitor stdio -kernel <elf>` and read `STATUS`
+//! with the monitor's `xp /1wx <address of STATUS>` (from `nm`).
 #![no_std]
 #![no_main]
 #![forbid(unsafe_code)]
