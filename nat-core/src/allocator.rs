@@ -103,3 +103,37 @@ pub trait PortAllocator<I: IpAddress, O: IpAddress> {
         let _ = (now, proto, inside);
     }
 }
+
+/// An allocator behind a `&mut`, so that a translator can borrow one kept in a `static`
+/// (firmware) or shared with the code that drains its events.
+impl<I: IpAddress, O: IpAddress, P: PortAllocator<I, O> + ?Sized> PortAllocator<I, O> for &mut P {
+    fn allocate(
+        &mut self,
+        now: Instant,
+        req: &AllocRequest<I, O>,
+    ) -> Result<Endpoint<O>, AllocError> {
+        (**self).allocate(now, req)
+    }
+
+    fn reserve(
+        &mut self,
+        now: Instant,
+        proto: L4Proto,
+        inside: Endpoint<I>,
+        outside: Endpoint<O>,
+    ) -> Result<(), AllocError> {
+        (**self).reserve(now, proto, inside, outside)
+    }
+
+    fn release(&mut self, now: Instant, proto: L4Proto, inside: Endpoint<I>, outside: Endpoint<O>) {
+        (**self).release(now, proto, inside, outside)
+    }
+
+    fn admit_session(&mut self, now: Instant, proto: L4Proto, inside: I) -> Result<(), AllocError> {
+        (**self).admit_session(now, proto, inside)
+    }
+
+    fn session_closed(&mut self, now: Instant, proto: L4Proto, inside: I) {
+        (**self).session_closed(now, proto, inside)
+    }
+}
