@@ -398,3 +398,34 @@ fn rfc7857_s12_basic_nat_hairpinned_error() {
     );
     assert!(error_checksums_valid(&back));
 }
+
+/// RFC 7857 § 10 (RFC 6864 § 5.3.1): two subscribers sharing an outside address send
+/// non-atomic datagrams with the same Identification to the same remote; the translator gives
+/// them distinct ones, and the later fragments of a datagram follow its first fragment's new
+/// Identification. Atomic datagrams keep theirs.
+#[test]
+fn rfc7857_s10_ip_id_unique_for_non_atomic_datagrams() {
+    let mut nat = nat();
+    let a = without_df(&udp(ep(x1(), 5000), ep(y1(), 53), b"a"));
+    let b = without_df(&udp(ep(x2(), 5000), ep(y1(), 53), b"b"));
+    assert_eq!(a[4..6], b[4..6], "the same inside Identification");
+    let (oa, ob) = (out(&mut nat, 0.0, &a), out(&mut nat, 0.0, &b));
+    assert_eq!(&oa[12..16], &ob[12..16], "one shared outside address");
+    assert_ne!(oa[4..6], ob[4..6], "distinct outside Identifications");
+
+    // A fragmented datagram: every fragment leaves with the same new Identification.
+    let whole = without_df(&udp(ep(x1(), 5001), ep(y1(), 53), &[7u8; 120]));
+    let frags = fragments(&whole, 48, 0x1234);
+    let outs: Vec<Vec<u8>> = frags.iter().map(|f| out(&mut nat, 0.1, f)).collect();
+    let id = &outs[0][4..6];
+    assert_ne!(id, &[0x12, 0x34]);
+    assert!(
+        outs.iter().all(|o| &o[4..6] == id),
+        "fragments share the first's Identification"
+    );
+
+    // DF set and not fragmented: atomic, its Identification is left alone.
+    let atomic = udp(ep(x1(), 5002), ep(y1(), 53), b"c");
+    let o = out(&mut nat, 0.2, &atomic);
+    assert_eq!(o[4..6], atomic[4..6]);
+}

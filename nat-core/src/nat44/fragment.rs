@@ -27,9 +27,17 @@ pub struct FragmentKey {
 #[derive(Clone, Copy, Debug)]
 struct Translation {
     key: FragmentKey,
-    new_src: Ipv4Addr,
-    new_dst: Ipv4Addr,
+    to: Translated,
     until: Instant,
+}
+
+/// What the fragments of one datagram become: the first fragment's new addresses, and its new
+/// Identification when the engine rewrote it (RFC 7857 § 10).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Translated {
+    pub(crate) src: Ipv4Addr,
+    pub(crate) dst: Ipv4Addr,
+    pub(crate) id: Option<u16>,
 }
 
 /// The largest fragment kept while it waits for its first.
@@ -66,20 +74,14 @@ impl<const T: usize, const W: usize> Fragments<T, W> {
     pub(crate) fn remember(
         &mut self,
         key: FragmentKey,
-        new_src: Ipv4Addr,
-        new_dst: Ipv4Addr,
+        to: Translated,
         now: Instant,
         until: Instant,
     ) {
         if T == 0 {
             return;
         }
-        let t = Translation {
-            key,
-            new_src,
-            new_dst,
-            until,
-        };
+        let t = Translation { key, to, until };
         if let Some(s) = self.translations.iter_mut().find(|s| match s {
             Some(x) => x.key == key || x.until <= now,
             None => true,
@@ -91,13 +93,13 @@ impl<const T: usize, const W: usize> Fragments<T, W> {
         self.translations[self.next_victim] = Some(t);
     }
 
-    /// The translation of a later fragment: new source and destination.
-    pub(crate) fn lookup(&self, key: &FragmentKey, now: Instant) -> Option<(Ipv4Addr, Ipv4Addr)> {
+    /// The translation of a later fragment.
+    pub(crate) fn lookup(&self, key: &FragmentKey, now: Instant) -> Option<Translated> {
         self.translations
             .iter()
             .flatten()
             .find(|t| t.key == *key && t.until > now)
-            .map(|t| (t.new_src, t.new_dst))
+            .map(|t| t.to)
     }
 
     /// Keeps a fragment whose first has not come yet; `false` if it does not fit.
@@ -135,21 +137,21 @@ impl<const T: usize, const W: usize> Fragments<T, W> {
         &mut self,
         now: Instant,
         out: &mut [u8],
-    ) -> Option<(usize, Ipv4Addr, Ipv4Addr)> {
+    ) -> Option<(usize, Translated)> {
         for i in 0..W {
             let Some(w) = self.waiting[i] else { continue };
             if w.until <= now {
                 self.waiting[i] = None;
                 continue;
             }
-            if let Some((s, d)) = self.lookup(&w.key, now) {
+            if let Some(to) = self.lookup(&w.key, now) {
                 let len = usize::from(w.len);
                 if out.len() < len {
                     return None;
                 }
                 self.waiting[i] = None;
                 out[..len].copy_from_slice(&w.bytes[..len]);
-                return Some((len, s, d));
+                return Some((len, to));
             }
         }
         None

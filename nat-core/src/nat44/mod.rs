@@ -82,6 +82,8 @@ pub struct Nat44<
     limiter: RateLimiter,
     held: HeldSyns<H>,
     fragments: Fragments<F, W>,
+    /// The next IPv4 Identification given to an outbound non-atomic datagram (RFC 7857 § 10).
+    next_ip_id: u16,
 }
 
 impl<S, A, const E: usize, const H: usize, const F: usize, const W: usize> Nat44<S, A, E, H, F, W>
@@ -106,6 +108,7 @@ where
             limiter,
             held: HeldSyns::new(),
             fragments: Fragments::new(),
+            next_ip_id: 1,
         })
     }
 
@@ -185,10 +188,10 @@ where
     /// errors); call until it returns `None`.
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], start: usize) -> Option<Verdict> {
         let out = buf.get_mut(start..)?;
-        if let Some((len, src, dst)) = self.fragments.take_ready(now, out) {
-            let v = self.release_fragment(now, buf, start, len, src, dst);
+        if let Some((len, to)) = self.fragments.take_ready(now, out) {
+            let v = self.release_fragment(now, buf, start, len, to);
             match v {
-                Verdict::Forward { .. } if self.config.is_outside(src) => {
+                Verdict::Forward { .. } if self.config.is_outside(to.src) => {
                     self.counters.outbound += 1;
                 }
                 Verdict::Forward { .. } => self.counters.inbound += 1,

@@ -2,7 +2,7 @@
 //! hairpinning, fragments, and the ICMP errors the translator owes.
 
 use super::Nat44;
-use super::fragment::FragmentKey;
+use super::fragment::{FragmentKey, Translated};
 use crate::allocator::PortAllocator;
 use crate::checksum::{self, Delta};
 use crate::flow::{Endpoint, FlowKey, L4Proto};
@@ -46,6 +46,19 @@ fn decrement_ttl(pkt: &mut [u8]) {
             pkt,
             ipv4::CHECKSUM.start,
             Delta::NONE.word(old, new).apply(c),
+        );
+    }
+}
+
+/// Sets the IPv4 Identification with its incremental checksum update.
+fn set_ip_id(pkt: &mut [u8], id: u16) {
+    if let Some(old) = set16(pkt, ipv4::IDENT.start, id)
+        && let Some(c) = get16(pkt, ipv4::CHECKSUM.start)
+    {
+        set16(
+            pkt,
+            ipv4::CHECKSUM.start,
+            Delta::NONE.word(old, id).apply(c),
         );
     }
 }
@@ -282,7 +295,13 @@ where
         let new = FlowKey::new(key.proto, e.outside, e.remote_out);
         let total = info.total_len;
         rewrite_ipv4(&mut buf[start..start + total], info.l4_at, true, &key, &new);
-        self.remember_first_fragment(now, info, new.src.addr, new.dst.addr);
+        let id = self.assign_ip_id(&mut buf[start..start + total], info);
+        let to = Translated {
+            src: new.src.addr,
+            dst: new.dst.addr,
+            id,
+        };
+        self.remember_first_fragment(now, info, to);
         if self.config.is_outside(new.dst.addr) {
             if !self.config.hairpinning {
                 return Verdict::Drop(DropReason::Policy);
@@ -330,7 +349,12 @@ where
         let new = FlowKey::new(key.proto, e.remote_in, e.inside);
         let total = info.total_len;
         rewrite_ipv4(&mut buf[start..start + total], info.l4_at, true, &key, &new);
-        self.remember_first_fragment(now, info, new.src.addr, new.dst.addr);
+        let to = Translated {
+            src: new.src.addr,
+            dst: new.dst.addr,
+            id: None,
+        };
+        self.remember_first_fragment(now, info, to);
         self.forward(buf, start, total)
     }
 
@@ -413,13 +437,7 @@ where
         self.forward(buf, start, total)
     }
 
-    fn remember_first_fragment(
-        &mut self,
-        now: Instant,
-        info: &Info,
-        new_src: Ipv4Addr,
-        new_dst: Ipv4Addr,
-    ) {
+    fn remember_first_fragment(&mut self, now: Instant, info: &Info, to: Translated) {
         if let Some(f) = info.fragment
             && f.is_first()
             && f.more
@@ -431,7 +449,7 @@ where
                 protocol: info.protocol,
             };
             let until = now + self.config.fragment_timeout;
-            self.fragments.remember(key, new_src, new_dst, now, until);
+            self.fragments.remember(key, to, now, until);
         }
     }
 
@@ -454,7 +472,7 @@ where
         };
         let total = info.total_len;
         match self.fragments.lookup(&key, now) {
-            Some((src, dst)) => self.release_fragment(now, buf, start, total, src, dst),
+            Some(to) => self.release_fragment(now, buf, start, total, to),
             None => {
                 let until = now + self.config.fragment_timeout;
                 if self
@@ -469,17 +487,39 @@ where
         }
     }
 
-    /// Rewrites the addresses of a later fragment (no transport header) and forwards it.
+    /// Gives an outbound non-atomic datagram (DF clear, or a fragment) a new Identification
+    /// from the translator's own sequence, so that datagrams of hosts sharing an outside
+    /// address do not collide at their receiver ([RFC 7857 § 10], [RFC 6864 § 5.3.1]). Atomic
+    /// datagrams keep theirs: their ID has no meaning (RFC 6864 § 4).
+    ///
+    /// [RFC 7857 § 10]: https://www.rfc-editor.org/rfc/rfc7857#section-10
+    /// [RFC 6864 § 5.3.1]: https://www.rfc-editor.org/rfc/rfc6864#section-5.3.1
+    fn assign_ip_id(&mut self, pkt: &mut [u8], info: &Info) -> Option<u16> {
+        let atomic = dont_fragment(pkt) && info.fragment.is_none();
+        if atomic || info.fragment.is_some_and(|f| !f.is_first()) {
+            return None;
+        }
+        let id = self.next_ip_id;
+        self.next_ip_id = id.wrapping_add(1);
+        set_ip_id(pkt, id);
+        Some(id)
+    }
+
+    /// Rewrites the addresses (and Identification) of a later fragment, which has no transport
+    /// header, as its first fragment was rewritten, and forwards it.
     pub(super) fn release_fragment(
         &mut self,
         now: Instant,
         buf: &mut [u8],
         start: usize,
         len: usize,
-        mut src: Ipv4Addr,
-        mut dst: Ipv4Addr,
+        to: Translated,
     ) -> Verdict {
+        let (mut src, mut dst) = (to.src, to.dst);
         let pkt = &mut buf[start..start + len];
+        if let Some(id) = to.id {
+            set_ip_id(pkt, id);
+        }
         let old_src = ipv4::addr(pkt, ipv4::SRC_ADDR.start);
         let old_dst = ipv4::addr(pkt, ipv4::DST_ADDR.start);
         if self.config.is_outside(dst) {
@@ -495,7 +535,7 @@ where
                 protocol: pkt[ipv4::PROTOCOL],
             };
             match self.fragments.lookup(&key, now) {
-                Some((s, d)) => (src, dst) = (s, d),
+                Some(t) => (src, dst) = (t.src, t.dst),
                 None => return Verdict::Drop(DropReason::FragmentWithoutFirst),
             }
         }

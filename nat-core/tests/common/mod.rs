@@ -25,7 +25,9 @@ pub fn ep(addr: Ipv4Addr, port: u16) -> Endpoint<Ipv4Addr> {
     Endpoint::new(addr, port)
 }
 
-/// An IPv4 header (20 bytes, DF clear, TTL 64) for a payload of `payload_len` bytes.
+/// An IPv4 header (20 bytes, DF set as Linux sends with path MTU discovery, TTL 64) for a
+/// payload of `payload_len` bytes. DF makes the datagram atomic (RFC 6864 § 4): the NAT keeps
+/// its Identification.
 pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize) -> Vec<u8> {
     let total = 20 + payload_len;
     let mut h = vec![
@@ -35,7 +37,7 @@ pub fn ipv4_header(src: Ipv4Addr, dst: Ipv4Addr, proto: u8, payload_len: usize) 
         total as u8,
         0x12,
         0x34,
-        0,
+        0x40,
         0,
         64,
         proto,
@@ -454,6 +456,22 @@ pub fn hop(pkt: &[u8]) -> Vec<u8> {
 pub fn with_df(pkt: &[u8]) -> Vec<u8> {
     let mut p = pkt.to_vec();
     p[6] |= 0x40;
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// `pkt` with the Don't Fragment flag clear: a non-atomic datagram (RFC 6864 § 4).
+pub fn without_df(pkt: &[u8]) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    p[6] &= !0x40;
+    fix_ip_checksum(&mut p);
+    p
+}
+
+/// `pkt` with its IPv4 Identification set.
+pub fn with_ip_id(pkt: &[u8], id: u16) -> Vec<u8> {
+    let mut p = pkt.to_vec();
+    p[4..6].copy_from_slice(&id.to_be_bytes());
     fix_ip_checksum(&mut p);
     p
 }
