@@ -372,11 +372,36 @@ where
     /// Expires at most `max` sessions due at `now`; bindings left without sessions go too and
     /// their endpoints return to the allocator.
     pub(crate) fn expire(&mut self, now: Instant, max: usize) -> usize {
+        self.expire_with(now, max, |_| None)
+    }
+
+    /// As [`expire`](Self::expire), but a due session to which `keep` gives a new state and
+    /// expiry is put back instead of deleted (RFC 6146 § 3.5.2.2: an idle established session
+    /// goes to TRANS and is probed rather than dropped).
+    pub(crate) fn expire_with(
+        &mut self,
+        now: Instant,
+        max: usize,
+        mut keep: impl FnMut(&SessionEntry<I, O>) -> Option<(u8, Instant)>,
+    ) -> usize {
         let mut n = 0;
         while n < max {
             let Some((_, e)) = self.store.pop_expired(now) else {
                 break;
             };
+            n += 1;
+            if let Some((state, expires)) = keep(&e)
+                && self
+                    .store
+                    .insert_session(SessionEntry {
+                        state,
+                        expires,
+                        ..e
+                    })
+                    .is_ok()
+            {
+                continue;
+            }
             let p = e.proto.index();
             self.counters.sessions[p] = self.counters.sessions[p].saturating_sub(1);
             self.alloc.session_closed(now, e.proto, e.inside.addr);
@@ -395,7 +420,6 @@ where
             {
                 self.drop_bib(now, e.bib);
             }
-            n += 1;
         }
         n
     }

@@ -2,206 +2,22 @@
 //! never copied here): every case with `"suite": "siit"` is configured per its `config`, its
 //! input translated, and the outputs compared with the expected packets under the comparator
 //! rules of MANIFEST.md (listed ignore offsets; an expected IPv4 Identification of 0 means
-//! "any", the expected header checksum then being recomputed).
+//! "any", the expected header checksum then being recomputed). The JSON reader and the
+//! comparator are shared with `jool_nat64.rs` in `jool_support`.
 
+mod jool_support;
+
+use jool_support::{Json, compare, jool_dir, parse_json};
 use nat_core::siit::{
     Eam, Fragments, HEADROOM, Ipv4Prefix, Ipv6Prefix, Pref64, Siit, SiitConfig, UdpZeroChecksum,
 };
 use nat_core::verdict::Verdict;
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::path::PathBuf;
 
 /// Cases not expected to pass, with the reason. The manifest names no SIIT case as multi-hop;
 /// its Linux-specific ICMP error choices (TOS 0xC0 ignored through offset 1, DF clear, TTL 64,
 /// 576/1280-byte quotes, interface source) are reproduced by the translator's configuration.
 const EXCLUDED: &[(&str, &str)] = &[];
-
-// ---------------------------------------------------------------------------------------------
-// A small JSON reader: enough for cases.json, no dependency.
-
-#[derive(Clone, Debug, PartialEq)]
-enum Json {
-    Null,
-    Bool(bool),
-    Num(f64),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(BTreeMap<String, Json>),
-}
-
-impl Json {
-    fn get(&self, k: &str) -> &Json {
-        match self {
-            Json::Obj(m) => m.get(k).unwrap_or(&Json::Null),
-            _ => &Json::Null,
-        }
-    }
-    fn str(&self) -> Option<&str> {
-        match self {
-            Json::Str(s) => Some(s),
-            _ => None,
-        }
-    }
-    fn arr(&self) -> &[Json] {
-        match self {
-            Json::Arr(a) => a,
-            _ => &[],
-        }
-    }
-    fn num(&self) -> Option<f64> {
-        match self {
-            Json::Num(n) => Some(*n),
-            Json::Bool(b) => Some(f64::from(u8::from(*b))),
-            _ => None,
-        }
-    }
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    i: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.i < self.s.len() && self.s[self.i].is_ascii_whitespace() {
-            self.i += 1;
-        }
-    }
-    fn eat(&mut self, c: u8) {
-        self.ws();
-        assert_eq!(
-            self.s.get(self.i),
-            Some(&c),
-            "JSON: expected {} at {}",
-            c as char,
-            self.i
-        );
-        self.i += 1;
-    }
-    fn value(&mut self) -> Json {
-        self.ws();
-        match self.s[self.i] {
-            b'{' => {
-                self.i += 1;
-                let mut m = BTreeMap::new();
-                self.ws();
-                if self.s[self.i] == b'}' {
-                    self.i += 1;
-                    return Json::Obj(m);
-                }
-                loop {
-                    self.ws();
-                    let Json::Str(k) = self.value() else {
-                        panic!("JSON: key")
-                    };
-                    self.eat(b':');
-                    let v = self.value();
-                    m.insert(k, v);
-                    self.ws();
-                    let c = self.s[self.i];
-                    self.i += 1;
-                    if c == b'}' {
-                        return Json::Obj(m);
-                    }
-                    assert_eq!(c, b',', "JSON: object separator");
-                }
-            }
-            b'[' => {
-                self.i += 1;
-                let mut a = Vec::new();
-                self.ws();
-                if self.s[self.i] == b']' {
-                    self.i += 1;
-                    return Json::Arr(a);
-                }
-                loop {
-                    a.push(self.value());
-                    self.ws();
-                    let c = self.s[self.i];
-                    self.i += 1;
-                    if c == b']' {
-                        return Json::Arr(a);
-                    }
-                    assert_eq!(c, b',', "JSON: array separator");
-                }
-            }
-            b'"' => {
-                self.i += 1;
-                let mut out = String::new();
-                loop {
-                    let c = self.s[self.i];
-                    self.i += 1;
-                    match c {
-                        b'"' => return Json::Str(out),
-                        b'\\' => {
-                            let e = self.s[self.i];
-                            self.i += 1;
-                            match e {
-                                b'n' => out.push('\n'),
-                                b't' => out.push('\t'),
-                                b'r' => out.push('\r'),
-                                b'b' => out.push('\u{8}'),
-                                b'f' => out.push('\u{c}'),
-                                b'u' => {
-                                    let h =
-                                        std::str::from_utf8(&self.s[self.i..self.i + 4]).unwrap();
-                                    self.i += 4;
-                                    let cp = u32::from_str_radix(h, 16).unwrap();
-                                    out.push(char::from_u32(cp).unwrap_or('\u{fffd}'));
-                                }
-                                other => out.push(other as char),
-                            }
-                        }
-                        _ => {
-                            // Multi-byte UTF-8: copy the whole sequence.
-                            let n = match c {
-                                0..=0x7f => 1,
-                                0xc0..=0xdf => 2,
-                                0xe0..=0xef => 3,
-                                _ => 4,
-                            };
-                            let bytes = &self.s[self.i - 1..self.i - 1 + n];
-                            out.push_str(std::str::from_utf8(bytes).unwrap());
-                            self.i += n - 1;
-                        }
-                    }
-                }
-            }
-            b't' => {
-                self.i += 4;
-                Json::Bool(true)
-            }
-            b'f' => {
-                self.i += 5;
-                Json::Bool(false)
-            }
-            b'n' => {
-                self.i += 4;
-                Json::Null
-            }
-            _ => {
-                let st = self.i;
-                while self.i < self.s.len() && b"+-.eE0123456789".contains(&self.s[self.i]) {
-                    self.i += 1;
-                }
-                let t = std::str::from_utf8(&self.s[st..self.i]).unwrap();
-                Json::Num(t.parse().unwrap_or_else(|_| panic!("JSON: number {t:?}")))
-            }
-        }
-    }
-}
-
-fn parse_json(s: &[u8]) -> Json {
-    Parser { s, i: 0 }.value()
-}
-
-// ---------------------------------------------------------------------------------------------
-
-fn jool_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/conformance/jool")
-}
 
 fn addr_part(s: &str) -> &str {
     s.split_whitespace().next().unwrap_or(s)
@@ -284,40 +100,6 @@ fn run(siit: &Siit<8>, input: &[u8]) -> Vec<Vec<u8>> {
         Verdict::Reply { start, len } => vec![buf[start..start + len].to_vec()],
         Verdict::Hold | Verdict::Drop(_) => Vec::new(),
     }
-}
-
-fn ipv4_checksum(h: &[u8]) -> [u8; 2] {
-    nat_core::checksum::checksum(h).to_be_bytes()
-}
-
-/// First differing offset of `got` against `want` under the comparator rules, if any.
-fn compare(want: &[u8], got: &[u8], ignore: &[usize]) -> Option<String> {
-    let mut want = want.to_vec();
-    if want.len() >= 20 && want[0] >> 4 == 4 && want[4] == 0 && want[5] == 0 && got.len() >= 20 {
-        want[4..6].copy_from_slice(&got[4..6]);
-        let ihl = usize::from(want[0] & 0xf) * 4;
-        if want.len() >= ihl {
-            want[10..12].copy_from_slice(&[0, 0]);
-            let c = ipv4_checksum(&want[..ihl]);
-            want[10..12].copy_from_slice(&c);
-        }
-    }
-    for i in 0..want.len().max(got.len()) {
-        if ignore.contains(&i) {
-            continue;
-        }
-        match (want.get(i), got.get(i)) {
-            (Some(a), Some(b)) if a == b => {}
-            (a, b) => {
-                return Some(format!(
-                    "offset {i}: expected {a:02x?}, got {b:02x?} (lengths {} / {})",
-                    want.len(),
-                    got.len()
-                ));
-            }
-        }
-    }
-    None
 }
 
 #[test]

@@ -8,7 +8,7 @@ use nat_core::nat64::{Nat64, Nat64Config};
 use nat_core::prefix::Prefix;
 use nat_core::session::FixedStore;
 use nat_core::time::Instant;
-use nat_core::verdict::{Direction, DropReason, Verdict};
+use nat_core::verdict::{Direction, Verdict};
 use std::collections::HashSet;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -188,13 +188,23 @@ fn rfc6146_udp_round_trip_through_pool4() {
 #[test]
 fn rfc6146_inbound_without_binding_is_dropped() {
     let mut nat = nat();
-    let (v, _) = run(
+    let (v, o) = run(
         &mut nat,
         0,
         Direction::Inbound,
         &udp4(N4, 4000, Ipv4Addr::new(192, 0, 2, 2), 2000, b""),
     );
-    assert_eq!(v, Verdict::Drop(DropReason::NoMapping));
+    assert_port_unreachable(v, &o);
+    assert_eq!(nat.state_counters().sessions, [0; 3]);
+}
+
+/// RFC 6146 § 3.5.1: no UDP binding, the packet is dropped and Destination Unreachable (Port
+/// Unreachable) goes back from the pool4 address.
+fn assert_port_unreachable(v: Verdict, o: &[u8]) {
+    assert!(matches!(v, Verdict::Reply { .. }), "{v:?}");
+    assert_eq!(&o[12..16], &[192, 0, 2, 2]);
+    assert_eq!(&o[16..20], &N4.octets());
+    assert_eq!((o[20], o[21]), (3, 3));
 }
 
 #[test]
@@ -228,11 +238,11 @@ fn rfc6146_udp_session_expires_after_timeout() {
     );
     assert_eq!(nat.handle_timeout(Instant::from_secs(299), 10), 0);
     assert_eq!(nat.handle_timeout(Instant::from_secs(301), 10), 1);
-    let (v, _) = run(
+    let (v, o) = run(
         &mut nat,
         302,
         Direction::Inbound,
         &udp4(N4, 4000, Ipv4Addr::new(192, 0, 2, 2), 2000, b""),
     );
-    assert_eq!(v, Verdict::Drop(DropReason::NoMapping));
+    assert_port_unreachable(v, &o);
 }
