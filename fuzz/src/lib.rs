@@ -44,14 +44,6 @@ impl<I: IpAddress> PortAllocator<I, Ipv4Addr> for SeqAlloc {
     fn release(&mut self, _: Instant, _: L4Proto, _: Endpoint<I>, _: Endpoint<Ipv4Addr>) {}
 }
 
-fn direction(data: &[u8]) -> (Direction, &[u8]) {
-    match data.split_first() {
-        Some((b, rest)) if b & 1 == 0 => (Direction::Outbound, rest),
-        Some((_, rest)) => (Direction::Inbound, rest),
-        None => (Direction::Outbound, data),
-    }
-}
-
 /// Runs `data` through `f` in a buffer with headroom and checks the verdict's bounds.
 fn feed(data: &[u8], f: impl FnOnce(&mut [u8], usize, usize) -> Verdict) {
     let mut buf = vec![0u8; HEADROOM + data.len() + 600];
@@ -78,8 +70,8 @@ fn udp4(src: Ipv4Addr, sp: u16, dst: Ipv4Addr, dp: u16) -> Vec<u8> {
     p
 }
 
-/// The NAT44 engine, with one flow established, fed `data` (first byte: direction).
-pub fn nat44(data: &[u8]) {
+/// The NAT44 engine, with one flow established, fed `pkt` from `dir`.
+pub fn nat44(dir: Direction, pkt: &[u8]) {
     let mut cfg = Nat44Config::default();
     let _ = cfg
         .inside_prefixes
@@ -99,7 +91,6 @@ pub fn nat44(data: &[u8]) {
     feed(&seed, |b, s, l| {
         nat.process(now, Direction::Outbound, b, s, l)
     });
-    let (dir, pkt) = direction(data);
     feed(pkt, |b, s, l| nat.process(now, dir, b, s, l));
     let mut out = vec![0u8; 2048];
     while nat
@@ -122,20 +113,20 @@ fn siit_config() -> SiitConfig<4> {
     c
 }
 
-/// The SIIT translator fed `data` (first byte: direction; outbound = IPv6 → IPv4).
-pub fn siit(data: &[u8]) {
+/// The SIIT translator fed `pkt`: IPv6 → IPv4 for [`Direction::Outbound`], IPv4 → IPv6 for
+/// [`Direction::Inbound`].
+pub fn siit(dir: Direction, pkt: &[u8]) {
     let Ok(siit) = Siit::new(siit_config()) else {
         return;
     };
-    let (dir, pkt) = direction(data);
     feed(pkt, |b, s, l| match dir {
         Direction::Outbound => siit.translate_6to4(b, s, l),
         Direction::Inbound => siit.translate_4to6(b, s, l),
     });
 }
 
-/// The stateful NAT64, with one flow established, fed `data` (first byte: direction).
-pub fn nat64(data: &[u8]) {
+/// The stateful NAT64 fed `pkt` from `dir` (outbound: IPv6).
+pub fn nat64(dir: Direction, pkt: &[u8]) {
     let mut pool4 = heapless::Vec::new();
     let _ = pool4.push(Prefix::new(Ipv4Addr::new(198, 51, 100, 1), 32).expect("prefix"));
     let cfg = Nat64Config {
@@ -151,13 +142,13 @@ pub fn nat64(data: &[u8]) {
         return;
     };
     let now = Instant::from_secs(1);
-    let (dir, pkt) = direction(data);
     feed(pkt, |b, s, l| nat.process(now, dir, b, s, l));
     nat.handle_timeout(Instant::from_secs(1000), 100);
 }
 
-/// The LSNAT translator (LS-NAPT when the first byte's second bit is set), fed `data`.
-pub fn lsnat(data: &[u8]) {
+/// The LSNAT translator (LS-NAPT when the first byte is odd), with one session bound, fed
+/// `data` from `dir` (inbound: from clients).
+pub fn lsnat(dir: Direction, data: &[u8]) {
     let vip = Ipv4Addr::new(198, 51, 100, 100);
     let Ok(mut vs) = VirtualServer::<Ipv4Addr, 4>::new(
         vip,
@@ -173,7 +164,7 @@ pub fn lsnat(data: &[u8]) {
     }
     let mut table = VirtualServerTable::<Ipv4Addr, 1, 4>::new();
     let _ = table.insert(vs);
-    let mode = if data.first().is_some_and(|b| b & 2 != 0) {
+    let mode = if data.first().is_some_and(|b| b & 1 != 0) {
         Mode::LsNapt {
             router: Ipv4Addr::new(10, 0, 0, 1),
         }
@@ -193,7 +184,6 @@ pub fn lsnat(data: &[u8]) {
     feed(&seed, |b, s, len| {
         l.process(now, Direction::Inbound, b, s, len)
     });
-    let (dir, pkt) = direction(data);
-    feed(pkt, |b, s, len| l.process(now, dir, b, s, len));
+    feed(data, |b, s, len| l.process(now, dir, b, s, len));
     l.handle_timeout(Instant::from_secs(1000), 100);
 }
