@@ -21,13 +21,23 @@ struct SeqAlloc {
 }
 
 impl PortAllocator<Ipv4Addr, Ipv4Addr> for SeqAlloc {
-    fn allocate(&mut self, _: Instant, _: &AllocRequest<Ipv4Addr, Ipv4Addr>) -> Result<Endpoint<Ipv4Addr>, AllocError> {
+    fn allocate(
+        &mut self,
+        _: Instant,
+        _: &AllocRequest<Ipv4Addr, Ipv4Addr>,
+    ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
         let n = self.next;
         self.next += 1;
         let addr = Ipv4Addr::from(0xc633_0000 | (n / 64_512));
         Ok(Endpoint::new(addr, 1024 + (n % 64_512) as u16))
     }
-    fn reserve(&mut self, _: Instant, _: L4Proto, _: Endpoint<Ipv4Addr>, _: Endpoint<Ipv4Addr>) -> Result<(), AllocError> {
+    fn reserve(
+        &mut self,
+        _: Instant,
+        _: L4Proto,
+        _: Endpoint<Ipv4Addr>,
+        _: Endpoint<Ipv4Addr>,
+    ) -> Result<(), AllocError> {
         Ok(())
     }
     fn release(&mut self, _: Instant, _: L4Proto, _: Endpoint<Ipv4Addr>, _: Endpoint<Ipv4Addr>) {}
@@ -36,21 +46,33 @@ impl PortAllocator<Ipv4Addr, Ipv4Addr> for SeqAlloc {
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).map(str::to_owned))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .map(str::to_owned)
+        })
         .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
         .unwrap_or(0)
 }
 
 fn main() {
-    let n: u32 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10_000_000);
+    let n: u32 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10_000_000);
     let mut cfg = Nat44Config::default();
-    cfg.inside_prefixes.push(Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8).unwrap()).unwrap();
-    cfg.outside_prefixes.push(Prefix::new(Ipv4Addr::new(198, 51, 0, 0), 16).unwrap()).unwrap();
+    cfg.inside_prefixes
+        .push(Prefix::new(Ipv4Addr::new(10, 0, 0, 0), 8).unwrap())
+        .unwrap();
+    cfg.outside_prefixes
+        .push(Prefix::new(Ipv4Addr::new(198, 51, 0, 0), 16).unwrap())
+        .unwrap();
     cfg.decrement_ttl = false;
     let rss0 = rss_kib();
     let mut store = HashStore::with_capacity(n as usize, 42);
     store.reserve(n as usize);
-    let mut nat: Nat44<HashStore<Ipv4Addr, Ipv4Addr>, SeqAlloc, 16> = Nat44::new(cfg, store, SeqAlloc { next: 0 }).unwrap();
+    let mut nat: Nat44<HashStore<Ipv4Addr, Ipv4Addr>, SeqAlloc, 16> =
+        Nat44::new(cfg, store, SeqAlloc { next: 0 }).unwrap();
 
     let mut pkt = [0u8; 28];
     let remote = Ipv4Addr::new(203, 0, 113, 2);
@@ -83,9 +105,21 @@ fn main() {
     let heap = nat.store().heap_bytes();
     let rss = rss_kib().saturating_sub(rss0);
     println!("sessions: {sessions}");
-    println!("build: {:.2} s, {:.0} ns per new session", build.as_secs_f64(), build.as_nanos() as f64 / f64::from(n));
-    println!("store heap: {} MiB, {} bytes per session (session, its binding, four indexes)", heap >> 20, heap / sessions);
-    println!("process RSS growth: {} MiB, {} bytes per session", rss >> 10, rss * 1024 / sessions as u64);
+    println!(
+        "build: {:.2} s, {:.0} ns per new session",
+        build.as_secs_f64(),
+        build.as_nanos() as f64 / f64::from(n)
+    );
+    println!(
+        "store heap: {} MiB, {} bytes per session (session, its binding, four indexes)",
+        heap >> 20,
+        heap / sessions
+    );
+    println!(
+        "process RSS growth: {} MiB, {} bytes per session",
+        rss >> 10,
+        rss * 1024 / sessions as u64
+    );
 
     // Expire everything: the last session was created at n/100 ms and UDP lives 300 s.
     let end = Instant::from_millis(u64::from(n) / 100 + 301_000);
