@@ -6,10 +6,14 @@
                                               "peer IP:PORT bytes N sha256 HEX" to LOGFILE,
                                               answer the hex digest, close
   nettool.py tcp-send HOST PORT FILE          send FILE, print the server's answer
+  nettool.py tcp-many HOST PORT COUNT        COUNT connections one after the other, each
+                                              sending a line and reading the answer; prints
+                                              "ok N failed M"; exit 0 when none failed
   nettool.py udp-request HOST PORT MSG [SPORT]
-                                              one request on a connected socket; prints the
-                                              reply; exit 0 ok, 10 ECONNREFUSED,
-                                              11 EHOSTUNREACH, 12 timeout, 13 other error
+                                              one request on a connected socket (IPv4 or
+                                              IPv6 HOST); prints the reply; exit 0 ok,
+                                              10 ECONNREFUSED, 11 EHOSTUNREACH, 12 timeout,
+                                              13 other error
   nettool.py http ADDR PORT DIR               static web server (no reverse DNS look-ups,
                                               unlike `python3 -m http.server`); logs clients
   nettool.py garbage IFACE COUNT              write COUNT malformed packets into IFACE (a TUN
@@ -80,9 +84,35 @@ def tcp_send(host, port, path):
     print(answer.decode())
 
 
+def tcp_many(host, port, count):
+    ok = failed = 0
+    for i in range(count):
+        try:
+            s = socket.create_connection((host, port), timeout=5)
+            with s:
+                s.sendall(b"connection %d\n" % i)
+                s.shutdown(socket.SHUT_WR)
+                answer = b""
+                while True:
+                    chunk = s.recv(4096)
+                    if not chunk:
+                        break
+                    answer += chunk
+            if answer:
+                ok += 1
+            else:
+                failed += 1
+        except OSError as e:
+            print("connection %d: %s" % (i, e))
+            failed += 1
+    print("ok %d failed %d" % (ok, failed))
+    return 0 if failed == 0 else 1
+
+
 def udp_request(host, port, msg, sport=0):
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("0.0.0.0", sport))
+    v6 = ":" in host
+    s = socket.socket(socket.AF_INET6 if v6 else socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("::" if v6 else "0.0.0.0", sport))
     s.settimeout(2)
     s.connect((host, port))
     try:
@@ -178,6 +208,8 @@ def main(argv):
         tcp_sink(int(args[0]), args[1])
     elif cmd == "tcp-send":
         tcp_send(args[0], int(args[1]), args[2])
+    elif cmd == "tcp-many":
+        sys.exit(tcp_many(args[0], int(args[1]), int(args[2])))
     elif cmd == "udp-request":
         sys.exit(udp_request(args[0], int(args[1]), args[2], int(args[3]) if len(args) > 3 else 0))
     elif cmd == "http":

@@ -6,7 +6,8 @@
 //! - [`log`]: translation logs in RFC 5424 syslog form, written off the packet path.
 //! - [`tun`]: Linux TUN devices (`tun-rs`, synchronous).
 //! - [`pcap`]: classic libpcap capture files, read and written (the `replay` example).
-//! - [`runtime`]: the NAT44 worker loop: TUN ↔ engine, timers, counters, signals.
+//! - [`runtime`]: the worker loop of the translator binaries (NAT44, NAT64/SIIT, LSNAT):
+//!   TUN ↔ engine, timers, counters, signals.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

@@ -25,10 +25,12 @@
 use crate::config::{LogEvents, LogSettings, LogTarget};
 use nat_alloc::AllocEvent;
 use nat_core::event::{Event, EventKind};
-use nat_core::flow::L4Proto;
-use std::fmt::Write as _;
+use nat_core::flow::{Endpoint, L4Proto};
+use nat_lsnat::event::LsnatEvent;
+use nat_lsnat::health::DeadCause;
+use std::fmt::{self, Write as _};
 use std::io::{self, Write};
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
@@ -38,14 +40,23 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// A NAT44 event, as the engine reports it.
 pub type Nat44Event = Event<Ipv4Addr, Ipv4Addr>;
 
-/// What a record is about: an engine event (sessions, bindings) or an allocator event (port
-/// blocks, exhaustion).
+/// A NAT64 event: IPv6 inside, IPv4 outside.
+pub type Nat64Event = Event<Ipv6Addr, Ipv4Addr>;
+
+/// What a record is about: an engine event (sessions, bindings), an allocator event (port
+/// blocks, exhaustion) or a load-sharing event (server health).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LogRecord {
-    /// From the translator.
+    /// From the NAT44 translator.
     Engine(Nat44Event),
-    /// From the allocator.
+    /// From the NAT44 allocator.
     Alloc(AllocEvent<Ipv4Addr>),
+    /// From the NAT64 translator.
+    Engine64(Nat64Event),
+    /// From the NAT64 pool4 allocator.
+    Alloc64(AllocEvent<Ipv6Addr>),
+    /// From the LSNAT server pools: a server declared dead, retried, alive again or drained.
+    Lsnat(LsnatEvent<Ipv4Addr>),
 }
 
 /// What the writer thread reports back.
@@ -132,22 +143,32 @@ impl TranslationLog {
     /// allocator once until the subscriber frees a port: only the latter is logged, except
     /// with [`LogEvents::All`].
     fn wanted(&self, r: &LogRecord) -> bool {
+        let block = |a: bool| {
+            if a {
+                self.events == LogEvents::Blocks
+            } else {
+                true
+            }
+        };
+        let engine = |kind: EventKind| match self.events {
+            LogEvents::All => true,
+            LogEvents::Sessions => {
+                matches!(kind, EventKind::SessionCreated | EventKind::SessionDeleted)
+            }
+            LogEvents::Mappings => {
+                matches!(kind, EventKind::MappingCreated | EventKind::MappingDeleted)
+            }
+            LogEvents::Blocks => false,
+        };
         match (self.events, r) {
             (LogEvents::All, _) => true,
-            (_, LogRecord::Alloc(AllocEvent::BlockAllocated { .. }))
-            | (_, LogRecord::Alloc(AllocEvent::BlockFreed { .. })) => {
-                self.events == LogEvents::Blocks
+            (_, LogRecord::Alloc(a)) => block(is_block(a)),
+            (_, LogRecord::Alloc64(a)) => block(is_block(a)),
+            (_, LogRecord::Engine(e)) => engine(e.kind),
+            (_, LogRecord::Engine64(e)) => engine(e.kind),
+            (_, LogRecord::Lsnat(e)) => {
+                !matches!(e, LsnatEvent::Bound { .. } | LsnatEvent::Unbound { .. })
             }
-            (_, LogRecord::Alloc(_)) => true,
-            (LogEvents::Sessions, LogRecord::Engine(e)) => matches!(
-                e.kind,
-                EventKind::SessionCreated | EventKind::SessionDeleted
-            ),
-            (LogEvents::Mappings, LogRecord::Engine(e)) => matches!(
-                e.kind,
-                EventKind::MappingCreated | EventKind::MappingDeleted
-            ),
-            (LogEvents::Blocks, LogRecord::Engine(_)) => false,
         }
     }
 
@@ -232,6 +253,9 @@ fn write_loop(rx: Receiver<LogRecord>, mut sink: Sink, origin: Origin, stats: &W
         match r {
             LogRecord::Engine(e) => format_record(&mut line, e, &origin),
             LogRecord::Alloc(a) => format_alloc_record(&mut line, a, &origin),
+            LogRecord::Engine64(e) => format_record(&mut line, e, &origin),
+            LogRecord::Alloc64(a) => format_alloc_record(&mut line, a, &origin),
+            LogRecord::Lsnat(e) => format_lsnat_record(&mut line, e, &origin),
         }
         match sink.write(&line) {
             Ok(()) => stats.written.fetch_add(1, Ordering::Relaxed),
@@ -309,30 +333,98 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
-/// Appends the RFC 5424 record of `e` (without newline).
-pub fn format_record(out: &mut String, e: &Nat44Event, o: &Origin) {
-    header(out, e.time, o, msgid(e.kind));
+fn is_block<I>(a: &AllocEvent<I>) -> bool {
+    matches!(
+        a,
+        AllocEvent::BlockAllocated { .. } | AllocEvent::BlockFreed { .. }
+    )
+}
+
+/// An endpoint as text: `a.b.c.d:port`, or `[v6]:port`.
+fn ep<A: Copy + Into<IpAddr>>(e: Endpoint<A>) -> SocketAddr {
+    SocketAddr::new(e.addr.into(), e.port)
+}
+
+/// Appends the RFC 5424 record of `e` (without newline): a NAT44 event, or a NAT64 one (IPv6
+/// inside).
+pub fn format_record<I, O>(out: &mut String, e: &Event<I, O>, o: &Origin)
+where
+    I: Copy + Into<IpAddr> + fmt::Display,
+    O: Copy + Into<IpAddr> + fmt::Display,
+{
+    header(out, e.time, o, msgid(e.kind), PRI_INFO);
     let proto = proto_name(e.proto);
     let _ = write!(
         out,
-        "[nat@32473 proto=\"{proto}\" isrc=\"{}\" isport=\"{}\" tsrc=\"{}\" tsport=\"{}\" dst=\"{}\" dport=\"{}\"] {proto} {}:{} as {}:{} to {}:{}",
+        "[nat@32473 proto=\"{proto}\" isrc=\"{}\" isport=\"{}\" tsrc=\"{}\" tsport=\"{}\" dst=\"{}\" dport=\"{}\"] {proto} {} as {} to {}",
         e.inside.addr,
         e.inside.port,
         e.outside.addr,
         e.outside.port,
         e.remote.addr,
         e.remote.port,
-        e.inside.addr,
-        e.inside.port,
-        e.outside.addr,
-        e.outside.port,
-        e.remote.addr,
-        e.remote.port,
+        ep(e.inside),
+        ep(e.outside),
+        ep(e.remote),
     );
 }
 
-fn header(out: &mut String, at: nat_core::time::Instant, o: &Origin, msgid: &str) {
-    out.push_str("<134>1 ");
+/// Appends the RFC 5424 record of a load-sharing event (draft-srisuresh-lsnat § 6): a server
+/// declared dead (severity warning), retried, alive again or drained.
+pub fn format_lsnat_record(out: &mut String, e: &LsnatEvent<Ipv4Addr>, o: &Origin) {
+    let (at, addr, msgid, pri, text) = match *e {
+        LsnatEvent::ServerDead {
+            addr, cause, at, ..
+        } => (
+            at,
+            addr,
+            "SERVER-DEAD",
+            PRI_WARNING,
+            match cause {
+                DeadCause::Unanswered => "declared dead: a new session went unanswered",
+                DeadCause::ProbeFailures => "declared dead: probes failed",
+            },
+        ),
+        LsnatEvent::ServerRetrying { addr, at, .. } => (
+            at,
+            addr,
+            "SERVER-RETRY",
+            PRI_INFO,
+            "pause over: gets a trial session",
+        ),
+        LsnatEvent::ServerAlive { addr, at, .. } => (
+            at,
+            addr,
+            "SERVER-ALIVE",
+            PRI_INFO,
+            "alive: takes new sessions",
+        ),
+        LsnatEvent::ServerDrained { addr, at, .. } => (
+            at,
+            addr,
+            "SERVER-DRAINED",
+            PRI_INFO,
+            "drained: its last session ended",
+        ),
+        _ => (
+            nat_core::time::Instant::ZERO,
+            Ipv4Addr::UNSPECIFIED,
+            "EVENT",
+            PRI_INFO,
+            "binding",
+        ),
+    };
+    header(out, at, o, msgid, pri);
+    let _ = write!(out, "[lsnat@32473 server=\"{addr}\"] server {addr} {text}");
+}
+
+/// PRI of informational records: facility local0 (16), severity informational (6).
+const PRI_INFO: u8 = 134;
+/// PRI of warnings: facility local0, severity warning (4).
+const PRI_WARNING: u8 = 132;
+
+fn header(out: &mut String, at: nat_core::time::Instant, o: &Origin, msgid: &str, pri: u8) {
+    let _ = write!(out, "<{pri}>1 ");
     format_timestamp(out, o.epoch + Duration::from_millis(at.as_millis()));
     let _ = write!(out, " {} {} {} {msgid} ", o.hostname, o.app, o.pid);
 }
@@ -342,7 +434,11 @@ fn header(out: &mut String, at: nat_core::time::Instant, o: &Origin, msgid: &str
 ///
 /// [RFC 7269 § 5.1]: https://www.rfc-editor.org/rfc/rfc7269#section-5.1
 /// [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888
-pub fn format_alloc_record(out: &mut String, e: &AllocEvent<Ipv4Addr>, o: &Origin) {
+pub fn format_alloc_record<I: Copy + fmt::Display>(
+    out: &mut String,
+    e: &AllocEvent<I>,
+    o: &Origin,
+) {
     match *e {
         AllocEvent::BlockAllocated {
             at,
@@ -367,7 +463,7 @@ pub fn format_alloc_record(out: &mut String, e: &AllocEvent<Ipv4Addr>, o: &Origi
                 (true, _) => "PORT-BLOCK-ALLOC",
                 (false, _) => "PORT-BLOCK-FREE",
             };
-            header(out, at, o, msgid);
+            header(out, at, o, msgid, PRI_INFO);
             let proto = proto.map_or("all", proto_name);
             let last = u32::from(first_port) + u32::from(len.max(1)) - 1;
             let _ = write!(
@@ -396,6 +492,7 @@ pub fn format_alloc_record(out: &mut String, e: &AllocEvent<Ipv4Addr>, o: &Origi
                 } else {
                     "POOL-EXHAUSTED"
                 },
+                PRI_INFO,
             );
             let proto = proto_name(proto);
             let _ = write!(
@@ -409,7 +506,7 @@ pub fn format_alloc_record(out: &mut String, e: &AllocEvent<Ipv4Addr>, o: &Origi
             );
         }
         _ => {
-            header(out, nat_core::time::Instant::ZERO, o, "EVENT");
+            header(out, nat_core::time::Instant::ZERO, o, "EVENT", PRI_INFO);
             out.push_str("- unknown allocator event");
         }
     }
@@ -427,7 +524,6 @@ pub fn hostname() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use nat_core::flow::Endpoint;
     use nat_core::time::Instant;
 
     #[test]
@@ -467,6 +563,64 @@ mod tests {
              isrc=\"10.0.0.2\" isport=\"40000\" tsrc=\"198.51.100.1\" tsport=\"40001\" \
              dst=\"203.0.113.2\" dport=\"7\"] udp 10.0.0.2:40000 as 198.51.100.1:40001 to 203.0.113.2:7"
         );
+    }
+
+    #[test]
+    fn nat64_record_brackets_ipv6_endpoints() {
+        let e = Event {
+            time: Instant::ZERO,
+            kind: EventKind::SessionCreated,
+            proto: L4Proto::Tcp,
+            inside: Endpoint::new("2001:db8:1::2".parse::<Ipv6Addr>().unwrap(), 40000),
+            outside: Endpoint::new(Ipv4Addr::new(198, 51, 100, 1), 40000),
+            remote: Endpoint::new(Ipv4Addr::new(203, 0, 113, 2), 80),
+        };
+        let o = Origin {
+            epoch: UNIX_EPOCH,
+            hostname: "box".into(),
+            app: "nat64".into(),
+            pid: 7,
+        };
+        let mut s = String::new();
+        format_record(&mut s, &e, &o);
+        assert_eq!(
+            s,
+            "<134>1 1970-01-01T00:00:00.000Z box nat64 7 SESSION-CREATE [nat@32473 proto=\"tcp\" \
+             isrc=\"2001:db8:1::2\" isport=\"40000\" tsrc=\"198.51.100.1\" tsport=\"40000\" \
+             dst=\"203.0.113.2\" dport=\"80\"] tcp [2001:db8:1::2]:40000 as 198.51.100.1:40000 \
+             to 203.0.113.2:80"
+        );
+    }
+
+    #[test]
+    fn lsnat_dead_server_is_a_warning() {
+        let e = LsnatEvent::ServerDead {
+            server: nat_lsnat::server::ServerId::from_parts(1, 0),
+            addr: Ipv4Addr::new(10, 0, 0, 12),
+            cause: DeadCause::ProbeFailures,
+            at: Instant::from_millis(2000),
+        };
+        let o = Origin {
+            epoch: UNIX_EPOCH,
+            hostname: "lb".into(),
+            app: "lsnat".into(),
+            pid: 9,
+        };
+        let mut s = String::new();
+        format_lsnat_record(&mut s, &e, &o);
+        assert_eq!(
+            s,
+            "<132>1 1970-01-01T00:00:02.000Z lb lsnat 9 SERVER-DEAD [lsnat@32473 \
+             server=\"10.0.0.12\"] server 10.0.0.12 declared dead: probes failed"
+        );
+        let log = TranslationLog {
+            tx: None,
+            events: LogEvents::Blocks,
+            dropped: 0,
+            stats: Arc::default(),
+            writer: None,
+        };
+        assert!(log.wanted(&LogRecord::Lsnat(e)), "health is always logged");
     }
 
     #[test]

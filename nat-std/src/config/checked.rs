@@ -2,7 +2,8 @@
 //! allocator and the log.
 
 use super::file::{
-    AllocMode, Behavior, Config, Ipv4Prefix, LogEvents, LogTargetKind, UnreachableSection,
+    AllocMode, Behavior, Config, Ipv4Prefix, LogEvents, LogSection, LogTargetKind,
+    UnreachableSection,
 };
 use super::{ConfigError, field_at, line_col};
 use nat_core::behavior::{FilteringBehavior, MappingBehavior, PerProto, Timeouts};
@@ -93,6 +94,65 @@ pub struct LogSettings {
     pub hostname: Option<String>,
 }
 
+/// What every translator binary's runtime needs besides its engine: the TUN device, the
+/// translation log and the operator's reports.
+#[derive(Clone, Debug)]
+pub struct RuntimeSettings {
+    /// TUN device name.
+    pub tun_name: String,
+    /// TUN MTU.
+    pub tun_mtu: u16,
+    /// Translation logs.
+    pub log: LogSettings,
+    /// Summary interval (`None`: no summaries).
+    pub summary_interval: Option<Duration>,
+    /// SIGUSR1 dump limit.
+    pub dump_limit: usize,
+}
+
+impl RuntimeSettings {
+    /// The `[tun]`, `[log]` and `[runtime]` sections, checked.
+    pub(super) fn check(
+        ctx: &Ctx<'_>,
+        tun: &super::file::TunSection,
+        log: &LogSection,
+        runtime: &super::file::RuntimeSection,
+        default_events: LogEvents,
+        ipv6: bool,
+    ) -> Result<RuntimeSettings, ConfigError> {
+        if tun.name.is_empty() || tun.name.len() > 15 {
+            return Err(ctx.err(0..0, "tun.name", "must be 1 to 15 characters"));
+        }
+        if ipv6 && tun.mtu < 1280 {
+            return Err(ctx.err(0..0, "tun.mtu", "below 1280 (the device carries IPv6)"));
+        }
+        if tun.mtu < 576 {
+            return Err(ctx.err(0..0, "tun.mtu", "below 576"));
+        }
+        Ok(RuntimeSettings {
+            tun_name: tun.name.clone(),
+            tun_mtu: tun.mtu,
+            log: log_settings(ctx, log, default_events)?,
+            summary_interval: (runtime.summary_interval > 0)
+                .then(|| Duration::from_secs(runtime.summary_interval)),
+            dump_limit: runtime.dump_limit,
+        })
+    }
+}
+
+impl Validated {
+    /// The runtime's part of the configuration.
+    pub fn runtime(&self) -> RuntimeSettings {
+        RuntimeSettings {
+            tun_name: self.tun_name.clone(),
+            tun_mtu: self.tun_mtu,
+            log: self.log.clone(),
+            summary_interval: self.summary_interval,
+            dump_limit: self.dump_limit,
+        }
+    }
+}
+
 /// A configuration that passed [`Config::validate`]: everything the runtime needs.
 #[derive(Clone, Debug)]
 pub struct Validated {
@@ -116,13 +176,20 @@ pub struct Validated {
     pub dump_limit: usize,
 }
 
-struct Ctx<'a> {
-    path: &'a Path,
-    text: &'a str,
+/// Where a configuration came from, to point errors at their line.
+pub(super) struct Ctx<'a> {
+    pub(super) path: &'a Path,
+    pub(super) text: &'a str,
 }
 
 impl Ctx<'_> {
-    fn err(&self, span: Range<usize>, field: &str, message: impl Into<String>) -> ConfigError {
+    /// An error at `span` (`0..0`: no position) about `field`.
+    pub(super) fn err(
+        &self,
+        span: Range<usize>,
+        field: &str,
+        message: impl Into<String>,
+    ) -> ConfigError {
         let position = (span != (0..0)).then(|| line_col(self.text, span.start));
         ConfigError {
             path: self.path.to_path_buf(),
@@ -173,7 +240,7 @@ fn behavior(b: Behavior) -> (MappingBehavior, FilteringBehavior) {
 }
 
 /// A random 64-bit key from the standard library's per-process hash keys (which the OS seeds).
-fn random_seed() -> u64 {
+pub(super) fn random_seed() -> u64 {
     use std::hash::BuildHasher;
     std::collections::hash_map::RandomState::new().hash_one(std::process::id())
 }
@@ -181,30 +248,14 @@ fn random_seed() -> u64 {
 impl Config {
     /// Reads and parses a file (the checks of [`validate`](Self::validate) come after).
     pub fn load(path: &Path) -> Result<(Config, String), ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError {
-            path: path.to_path_buf(),
-            position: None,
-            field: String::new(),
-            message: format!("cannot read: {e}"),
-        })?;
+        let text = read_text(path)?;
         let c = Config::parse(path, &text)?;
         Ok((c, text))
     }
 
     /// Parses TOML text; `path` is only used in error messages. Unknown fields are errors.
     pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
-        toml::from_str::<Config>(text).map_err(|e| {
-            let (position, field) = match e.span() {
-                Some(s) => (Some(line_col(text, s.start)), field_at(text, s.start)),
-                None => (None, String::new()),
-            };
-            ConfigError {
-                path: path.to_path_buf(),
-                position,
-                field,
-                message: e.message().trim().to_string(),
-            }
-        })
+        parse_toml(path, text)
     }
 
     /// Reads, parses and validates a file: what the binaries call.
@@ -494,38 +545,79 @@ impl Config {
     }
 
     fn log_settings(&self, ctx: &Ctx<'_>, mode: AllocMode) -> Result<LogSettings, ConfigError> {
-        let l = &self.log;
-        let span = l.target.span();
-        let target =
-            match *l.target.get_ref() {
-                LogTargetKind::None => LogTarget::None,
-                LogTargetKind::Stderr => LogTarget::Stderr,
-                LogTargetKind::File => LogTarget::File(l.path.clone().ok_or_else(|| {
-                    ctx.err(span.clone(), "log.path", "needed by target = \"file\"")
-                })?),
-                LogTargetKind::Udp => LogTarget::Udp(l.collector.ok_or_else(|| {
-                    ctx.err(span.clone(), "log.collector", "needed by target = \"udp\"")
-                })?),
-            };
-        if l.path.is_some() && !matches!(target, LogTarget::File(_)) {
-            return Err(ctx.err(span, "log.path", "only with target = \"file\""));
-        }
-        if l.collector.is_some() && !matches!(target, LogTarget::Udp(_)) {
-            return Err(ctx.err(span, "log.collector", "only with target = \"udp\""));
-        }
-        let queue = *l.queue.get_ref();
-        if queue == 0 || queue > 1 << 24 {
-            return Err(ctx.err(l.queue.span(), "log.queue", "must be 1 to 16777216"));
-        }
-        let events = l.events.unwrap_or(match mode {
+        let events = match mode {
             AllocMode::PerPort => LogEvents::Sessions,
             AllocMode::PortBlock | AllocMode::Deterministic => LogEvents::Blocks,
-        });
-        Ok(LogSettings {
-            target,
-            events,
-            queue,
-            hostname: l.hostname.clone(),
-        })
+        };
+        log_settings(ctx, &self.log, events)
     }
+}
+
+/// Deserializes TOML text into `T`; `path` is only used in error messages, which name the line
+/// and the field. Unknown fields are errors where `T` says so.
+pub(super) fn parse_toml<T: serde::de::DeserializeOwned>(
+    path: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
+    toml::from_str::<T>(text).map_err(|e| {
+        let (position, field) = match e.span() {
+            Some(s) => (Some(line_col(text, s.start)), field_at(text, s.start)),
+            None => (None, String::new()),
+        };
+        ConfigError {
+            path: path.to_path_buf(),
+            position,
+            field,
+            message: e.message().trim().to_string(),
+        }
+    })
+}
+
+/// Reads a configuration file's text.
+pub(super) fn read_text(path: &Path) -> Result<String, ConfigError> {
+    std::fs::read_to_string(path).map_err(|e| ConfigError {
+        path: path.to_path_buf(),
+        position: None,
+        field: String::new(),
+        message: format!("cannot read: {e}"),
+    })
+}
+
+/// The `[log]` section, checked; `default_events` when it names none.
+pub(super) fn log_settings(
+    ctx: &Ctx<'_>,
+    l: &LogSection,
+    default_events: LogEvents,
+) -> Result<LogSettings, ConfigError> {
+    let span = l.target.span();
+    let target =
+        match *l.target.get_ref() {
+            LogTargetKind::None => LogTarget::None,
+            LogTargetKind::Stderr => LogTarget::Stderr,
+            LogTargetKind::File => {
+                LogTarget::File(l.path.clone().ok_or_else(|| {
+                    ctx.err(span.clone(), "log.path", "needed by target = \"file\"")
+                })?)
+            }
+            LogTargetKind::Udp => LogTarget::Udp(l.collector.ok_or_else(|| {
+                ctx.err(span.clone(), "log.collector", "needed by target = \"udp\"")
+            })?),
+        };
+    if l.path.is_some() && !matches!(target, LogTarget::File(_)) {
+        return Err(ctx.err(span, "log.path", "only with target = \"file\""));
+    }
+    if l.collector.is_some() && !matches!(target, LogTarget::Udp(_)) {
+        return Err(ctx.err(span, "log.collector", "only with target = \"udp\""));
+    }
+    let queue = *l.queue.get_ref();
+    if queue == 0 || queue > 1 << 24 {
+        return Err(ctx.err(l.queue.span(), "log.queue", "must be 1 to 16777216"));
+    }
+    let events = l.events.unwrap_or(default_events);
+    Ok(LogSettings {
+        target,
+        events,
+        queue,
+        hostname: l.hostname.clone(),
+    })
 }

@@ -1,5 +1,6 @@
-//! Configuration files (TOML) of the NAT44 runtime: read, checked, then turned into the
-//! engine's [`Nat44Config`] and the runtime's own settings.
+//! Configuration files (TOML) of the translator binaries: read, checked, then turned into the
+//! engine's configuration ([`Nat44Config`] for `nat44`, [`Nat64Validated`] for `nat64`,
+//! [`LsnatValidated`] for `lsnat`) and the runtime's own settings.
 //!
 //! A file is read in two steps, so that the binary never starts half-configured:
 //! [`Config::parse`] deserializes it (unknown fields are errors), then [`Config::validate`]
@@ -11,12 +12,23 @@
 
 mod checked;
 mod file;
+mod lsnat;
+mod nat64;
 
-pub use checked::{AllocPolicy, LogSettings, LogTarget, StaticMapping, Validated};
+pub use checked::{AllocPolicy, LogSettings, LogTarget, RuntimeSettings, StaticMapping, Validated};
 pub use file::{
     AllocMode, AllocationSection, Behavior, Config, IcmpErrorsSection, Ipv4Prefix, LogEvents,
     LogSection, LogTargetKind, NatSection, PortSpan, Proto, QuotaSection, RuntimeSection,
     StaticSection, TimeoutsSection, TunSection, UnreachableSection,
+};
+pub use lsnat::{
+    AdminName, HealthSection, LsnatFile, LsnatModeName, LsnatSection, LsnatValidated, MAX_SERVERS,
+    MAX_VIRTUAL_SERVERS, ProbeSection, ProbeSettings, ServerSection, ServerSettings,
+    ServiceSection, VirtualServerSection, VirtualServerSettings, algorithm_by_name,
+};
+pub use nat64::{
+    EamSection, Ipv6Net, MAX_EAM, Nat64File, Nat64ModeName, Nat64Section, Nat64Settings,
+    Nat64Validated, Pool4Policy, StatefulSettings, Static64, Static64Section, ZeroChecksumName,
 };
 
 use std::fmt;

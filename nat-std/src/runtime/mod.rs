@@ -1,25 +1,30 @@
-//! The NAT44 worker: packets from a TUN device through the engine and back, timers, logs,
-//! counters and signals.
+//! The worker loop of the translator binaries: packets from a TUN device through an engine and
+//! back, timers, logs, counters and signals.
 //!
-//! One worker owns one TUN queue and one translator (see [`crate::tun`] for why NAT44 runs one
-//! queue). Its loop:
+//! One worker owns one TUN queue and one translator (see [`crate::tun`] for why the stateful
+//! translators run one queue). The loop ([`run`]) is generic over the translator ([`Engine`],
+//! static dispatch): [`Nat44Engine`] (`nat44`), [`Nat64Engine`] and [`SiitEngine`] (`nat64`),
+//! [`LsnatEngine`] (`lsnat`). Its loop:
 //!
-//! 1. wait for a packet, at most until the engine's next timer ([`Nat44::poll_timeout`]), the
+//! 1. wait for a packet, at most until the engine's next timer ([`Engine::poll_timeout`]), the
 //!    next summary, or a second;
 //! 2. read it into a buffer with [`HEADROOM`] bytes in front (the engine writes the ICMP errors
-//!    it owes there), then read up to [`BURST`] more without waiting;
-//! 3. choose the direction: from a `nat.inside` prefix is outbound, to a `nat.pool` prefix is
-//!    inbound, anything else is not ours (counted);
-//! 4. [`Nat44::process`], and write `Forward` and `Reply` packets back to the TUN device,
+//!    it owes there, and NAT64 the IPv6 header that is 20 bytes longer), then read up to
+//!    [`BURST`] more without waiting;
+//! 3. let the engine choose the direction ([`Engine::direction`]): NAT44 by its inside and pool
+//!    prefixes, NAT64 and SIIT by IP version (IPv6 is outbound), LSNAT by destination (a virtual
+//!    server: inbound from clients) and source (a real server: outbound); anything else is not
+//!    ours (counted);
+//! 4. [`Engine::process`], and write `Forward` and `Reply` packets back to the TUN device,
 //!    whose kernel routes them on;
-//! 5. hand the engine's and the allocator's events to the translation log, call
-//!    [`Nat44::handle_timeout`] and [`Nat44::poll_transmit`] when due.
+//! 5. hand the engine's events to the translation log ([`Engine::drain_events`]), call
+//!    [`Engine::handle_timeout`] and [`Engine::housekeeping`] when due.
 //!
 //! SIGINT and SIGTERM stop the loop cleanly (the log is flushed, a last summary printed);
-//! SIGUSR1 dumps the counters and the session table to stderr. Drops and I/O errors are counted,
-//! never fatal, except that a TUN device that no longer exists ends the run with
+//! SIGUSR1 dumps the counters and the engine's tables to stderr. Drops and I/O errors are
+//! counted, never fatal, except that a TUN device that no longer exists ends the run with
 //! [`RunError::TunVanished`]. Nothing is allocated per packet: the buffer, the tables and the
-//! allocator's memory are allocated at start.
+//! allocators' memory are allocated at start.
 
 /// Writes a line to stderr, ignoring failure: `eprintln!` panics when stderr is gone (a
 /// closed pipe), and a translator must not die of its own chatter.
@@ -31,20 +36,32 @@ macro_rules! note {
 }
 
 mod alloc;
+mod engine;
+mod lsnat;
+mod nat64;
 mod report;
 
 pub use alloc::{AllocBuildError, AllocMemory, AnyAllocator, SharedAllocator};
+pub use engine::{Engine, Nat44Engine, fragment_mtu};
+pub use lsnat::{
+    LSNAT_MAGLEV, LsnatEngine, LsnatStore, LsnatTable, LsnatTranslator, ProbeCounters, ProbeResult,
+    ProbeTarget, build_lsnat, run_lsnat,
+};
+pub use nat64::{
+    Nat64Engine, Nat64Store, Nat64Translator, Pool4, Pool4Memory, SiitCounters, SiitEngine,
+    SiitTranslator, run_nat64,
+};
 pub use report::{dump, summary};
 
-use crate::config::Validated;
-use crate::log::{LogRecord, Origin, TranslationLog, hostname};
+use crate::config::{RuntimeSettings, Validated};
+use crate::log::{Origin, TranslationLog, hostname};
 use crate::store::HashStore;
 use crate::tun::{Recv, Tun, TunQueue, Waker, device_exists};
-use nat_core::flow::Endpoint;
+use nat_core::flow::{Endpoint, IpAddress};
 use nat_core::nat44::Nat44;
 use nat_core::session::{BibEntry, BibRef, SessionStore};
 use nat_core::time::Instant;
-use nat_core::verdict::{Direction, Verdict};
+use nat_core::verdict::Verdict;
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use std::cell::RefCell;
@@ -57,17 +74,17 @@ use std::time::{Duration, SystemTime};
 /// The session store of the runtime: the one line to change to try another store.
 pub type Nat44Store = HashStore<Ipv4Addr, Ipv4Addr>;
 
-/// The translator the worker runs.
+/// The NAT44 translator `nat44` runs (the name predates the other engines).
 pub type Translator<'a> = Nat44<Nat44Store, SharedAllocator<'a>>;
 
-/// Bytes kept free before each packet: the engine writes the ICMP error it owes there (it
-/// needs 28; NAT64 will need 20 more for the IPv6 header).
+/// Bytes kept free before each packet: the engine writes the ICMP error it owes there (NAT44
+/// needs 28; IPv4 → IPv6 translation up to [`nat_core::siit::HEADROOM`], 48).
 pub const HEADROOM: usize = 64;
 /// Packets read without waiting after the first of a wake-up.
 pub const BURST: usize = 64;
 /// Sessions expired per `handle_timeout` call: each may queue two events, and the engine's
 /// event queue holds 256, which is drained between calls.
-const EXPIRE_BATCH: usize = 100;
+pub(crate) const EXPIRE_BATCH: usize = 100;
 /// The longest wait for a packet, so that housekeeping runs at least this often.
 const MAX_WAIT: Duration = Duration::from_secs(1);
 
@@ -123,7 +140,8 @@ pub struct RuntimeCounters {
     pub rx_errors: u64,
     /// Write errors.
     pub tx_errors: u64,
-    /// Packets neither from an inside prefix nor to the pool.
+    /// Packets the engine's [`Engine::direction`] did not take (NAT44: neither from an inside
+    /// prefix nor to the pool; LSNAT: neither to a virtual server nor from a real one).
     pub not_ours: u64,
 }
 
@@ -163,10 +181,25 @@ struct Flags {
     signal: AtomicI32,
 }
 
+/// What the worker shares with the signal thread, and the clock.
+#[derive(Debug)]
+pub struct Control {
+    clock: Clock,
+    flags: Arc<Flags>,
+    waker: Arc<Waker>,
+}
+
+impl Control {
+    /// The run's clock.
+    pub fn clock(&self) -> Clock {
+        self.clock
+    }
+}
+
 /// The worker's state: everything the packet path touches.
-pub struct Worker<'a, 'q> {
+pub struct Worker<'q, E> {
     /// The translator.
-    pub nat: Translator<'a>,
+    pub engine: E,
     /// The TUN queue.
     queue: &'q TunQueue,
     /// The translation log.
@@ -175,33 +208,9 @@ pub struct Worker<'a, 'q> {
     pub counters: RuntimeCounters,
     /// The clock.
     pub clock: Clock,
-    /// Session table capacity (bounds the dump's scan).
-    pub capacity: usize,
 }
 
-impl<'a, 'q> Worker<'a, 'q> {
-    /// Which side a packet comes from, by its addresses; `None` if neither (not ours). What is
-    /// too short or not IPv4 goes to the engine, which counts it under its drop reason.
-    #[inline]
-    fn direction(&self, pkt: &[u8]) -> Option<Direction> {
-        let (Some(s), Some(d)) = (pkt.get(12..16), pkt.get(16..20)) else {
-            return Some(Direction::Outbound);
-        };
-        if pkt[0] >> 4 != 4 {
-            return Some(Direction::Outbound);
-        }
-        let src = Ipv4Addr::new(s[0], s[1], s[2], s[3]);
-        let dst = Ipv4Addr::new(d[0], d[1], d[2], d[3]);
-        let c = self.nat.config();
-        if c.inside_prefixes.iter().any(|p| p.contains(src)) {
-            Some(Direction::Outbound)
-        } else if c.outside_prefixes.iter().any(|p| p.contains(dst)) {
-            Some(Direction::Inbound)
-        } else {
-            None
-        }
-    }
-
+impl<E: Engine> Worker<'_, E> {
     /// Writes what a verdict says to send.
     #[inline]
     fn emit(&mut self, buf: &[u8], v: Verdict) {
@@ -214,13 +223,24 @@ impl<'a, 'q> Worker<'a, 'q> {
             self.counters.tx_errors += 1;
             return;
         };
-        match self.queue.send(pkt) {
+        let Worker {
+            engine,
+            queue,
+            counters,
+            ..
+        } = self;
+        let mut send = |p: &[u8]| match queue.send(p) {
             Ok(()) => {
-                self.counters.tx_packets += 1;
-                self.counters.tx_bytes += len as u64;
-                self.counters.replies += u64::from(reply);
+                counters.tx_packets += 1;
+                counters.tx_bytes += p.len() as u64;
+                counters.replies += u64::from(reply);
             }
-            Err(_) => self.counters.tx_errors += 1,
+            Err(_) => counters.tx_errors += 1,
+        };
+        if reply {
+            send(pkt);
+        } else {
+            engine.forward(pkt, send);
         }
     }
 
@@ -232,11 +252,11 @@ impl<'a, 'q> Worker<'a, 'q> {
         let Some(pkt) = buf.get(HEADROOM..HEADROOM + n) else {
             return;
         };
-        let Some(dir) = self.direction(pkt) else {
+        let Some(dir) = self.engine.direction(pkt) else {
             self.counters.not_ours += 1;
             return;
         };
-        let v = self.nat.process(now, dir, buf, HEADROOM, n);
+        let v = self.engine.process(now, dir, buf, HEADROOM, n);
         self.emit(buf, v);
         self.transmit(now, buf);
         self.drain_events();
@@ -245,45 +265,46 @@ impl<'a, 'q> Worker<'a, 'q> {
     /// Sends what the engine has to send on its own (released fragments, answers to held SYNs).
     fn transmit(&mut self, now: Instant, buf: &mut [u8]) {
         for _ in 0..1024 {
-            let Some(v) = self.nat.poll_transmit(now, buf, HEADROOM) else {
+            let Some(v) = self.engine.poll_transmit(now, buf, HEADROOM) else {
                 break;
             };
             self.emit(buf, v);
         }
     }
 
-    /// Moves queued engine and allocator events to the translation log.
+    /// Moves queued engine events to the translation log.
     #[inline]
     fn drain_events(&mut self) {
-        while let Some(e) = self.nat.poll_event() {
-            self.log.record(LogRecord::Engine(e));
-        }
-        let log = &mut self.log;
-        if let Ok(mut a) = self.nat.allocator().0.try_borrow_mut() {
-            a.drain_events(|e| log.record(LogRecord::Alloc(e)));
-        }
+        self.engine.drain_events(&mut self.log);
     }
 
-    /// Timers: expires due sessions (in batches, draining events between), lets the allocator
-    /// expire hold-downs and idle blocks, and sends what the engine owes.
+    /// Timers: expires due sessions (in batches, draining events between), lets the engine do
+    /// its other periodic work, and sends what it owes.
     pub fn housekeeping(&mut self, now: Instant, buf: &mut [u8]) {
-        if self.nat.poll_timeout().is_some_and(|t| t <= now) {
-            while self.nat.handle_timeout(now, EXPIRE_BATCH) == EXPIRE_BATCH {
+        if self.engine.poll_timeout().is_some_and(|t| t <= now) {
+            while self.engine.handle_timeout(now, EXPIRE_BATCH) == EXPIRE_BATCH {
                 self.drain_events();
             }
             self.drain_events();
         }
-        if let Ok(mut a) = self.nat.allocator().0.try_borrow_mut() {
-            a.poll(now);
-        }
+        self.engine.housekeeping(now);
         self.transmit(now, buf);
         self.drain_events();
     }
 }
 
-/// Runs the CGN NAT44 of a validated configuration on its TUN device until SIGINT or SIGTERM.
-/// `app` names the program in messages and log records.
-pub fn run_nat44(cfg: &Validated, app: &str) -> Result<(), RunError> {
+/// Sets up the clock, the signal handlers (SIGINT and SIGTERM stop, SIGUSR1 dumps) and a
+/// worker for the engine `build` makes, then runs it on the TUN device of `rt` until a
+/// signal. `build` gets the clock (for static entries) and returns the engine and a line
+/// saying what it translates; its errors end the run before the TUN device is created.
+///
+/// This is the loop of every translator binary; `app` names the program in messages and log
+/// records.
+pub fn run<E: Engine>(
+    rt: &RuntimeSettings,
+    app: &str,
+    build: impl FnOnce(&Control) -> Result<(E, String), RunError>,
+) -> Result<(), RunError> {
     let clock = Clock::start();
     let flags = Arc::new(Flags::default());
     let waker = Arc::new(Waker::new().map_err(|e| RunError::Setup(format!("wake-up pipe: {e}")))?);
@@ -307,111 +328,130 @@ pub fn run_nat44(cfg: &Validated, app: &str) -> Result<(), RunError> {
             })
             .map_err(|e| RunError::Setup(format!("signal thread: {e}")))?
     };
-    let result = run_inner(cfg, app, clock, &flags, &waker);
+    let ctl = Control {
+        clock,
+        flags,
+        waker,
+    };
+    let result = build(&ctl).and_then(|(engine, what)| serve(engine, &what, rt, app, &ctl));
     signal_handle.close();
     let _ = signal_thread.join();
     result
 }
 
-fn run_inner(
-    cfg: &Validated,
+fn serve<E: Engine>(
+    engine: E,
+    what: &str,
+    rt: &RuntimeSettings,
     app: &str,
-    clock: Clock,
-    flags: &Flags,
-    waker: &Waker,
+    ctl: &Control,
 ) -> Result<(), RunError> {
     let origin = Origin {
-        epoch: clock.epoch(),
-        hostname: cfg.log.hostname.clone().unwrap_or_else(hostname),
+        epoch: ctl.clock.epoch(),
+        hostname: rt.log.hostname.clone().unwrap_or_else(hostname),
         app: app.to_string(),
         pid: std::process::id(),
     };
-    let log = TranslationLog::start(&cfg.log, origin)
-        .map_err(|e| RunError::Setup(format!("translation log {}: {e}", cfg.log.target)))?;
-
-    let mut memory = AllocMemory::new(&cfg.alloc);
-    let alloc = memory
-        .build(&cfg.alloc)
-        .map_err(|e| RunError::Config(e.0))?;
-    let mode = alloc.name();
-    let mut store = Nat44Store::with_capacity(cfg.max_sessions, cfg.alloc.seed ^ 0x5e55_1075);
-    store.reserve(cfg.max_sessions);
-    let mut nat = Nat44::new(cfg.nat.clone(), store, SharedAllocator(RefCell::new(alloc)))
-        .map_err(|e| RunError::Config(e.to_string()))?;
-    for s in &cfg.statics {
-        nat.add_static(clock.now(), s.proto, s.inside, s.outside)
-            .map_err(|r| {
-                RunError::Config(format!(
-                    "static mapping {} {} -> {}: {}",
-                    crate::log::proto_name(s.proto),
-                    fmt_ep(s.inside),
-                    fmt_ep(s.outside),
-                    r.as_str()
-                ))
-            })?;
-    }
-
-    let tun = Tun::open(&cfg.tun_name, cfg.tun_mtu, 1).map_err(|e| {
+    let log = TranslationLog::start(&rt.log, origin)
+        .map_err(|e| RunError::Setup(format!("translation log {}: {e}", rt.log.target)))?;
+    let tun = Tun::open(&rt.tun_name, rt.tun_mtu, 1).map_err(|e| {
         RunError::Setup(format!(
             "cannot open TUN device {}: {e} (root or CAP_NET_ADMIN needed)",
-            cfg.tun_name
+            rt.tun_name
         ))
     })?;
     note!(
-        "{app}: translating on {} (mtu {}): inside {} -> pool {}, {mode} allocation, {} static, up to {} sessions; translation log: {}",
+        "{app}: translating on {} (mtu {}): {what}; translation log: {}",
         tun.name(),
-        cfg.tun_mtu,
-        list(
-            cfg.nat
-                .inside_prefixes
-                .iter()
-                .map(|p| format!("{}/{}", p.addr(), p.len()))
-        ),
-        list(
-            cfg.nat
-                .outside_prefixes
-                .iter()
-                .map(|p| format!("{}/{}", p.addr(), p.len()))
-        ),
-        cfg.statics.len(),
-        cfg.max_sessions,
-        cfg.log.target,
+        rt.tun_mtu,
+        rt.log.target,
     );
-
     let Some(queue) = tun.queues().first() else {
         return Err(RunError::Setup("TUN device without a queue".into()));
     };
     let mut w = Worker {
-        nat,
+        engine,
         queue,
         log,
         counters: RuntimeCounters::default(),
-        clock,
-        capacity: cfg.max_sessions,
+        clock: ctl.clock,
     };
-    let outcome = worker_loop(&mut w, cfg, app, flags, waker, &tun);
+    let outcome = worker_loop(&mut w, rt, app, ctl, &tun);
     w.drain_events();
     w.log.finish();
     note!("{app}: {}", summary(&w));
     if outcome.is_ok() {
         note!(
             "{app}: stopped by signal {}",
-            flags.signal.load(Ordering::SeqCst)
+            ctl.flags.signal.load(Ordering::SeqCst)
         );
     }
     outcome
 }
 
-fn worker_loop(
-    w: &mut Worker<'_, '_>,
-    cfg: &Validated,
+/// Runs the CGN NAT44 of a validated configuration on its TUN device until SIGINT or SIGTERM.
+/// `app` names the program in messages and log records.
+pub fn run_nat44(cfg: &Validated, app: &str) -> Result<(), RunError> {
+    let mut memory = AllocMemory::new(&cfg.alloc);
+    let memory = &mut memory;
+    run(&cfg.runtime(), app, move |ctl| {
+        // Moved in, so that the allocator may borrow it beyond this call.
+        let memory: &mut AllocMemory = memory;
+        let alloc = memory
+            .build(&cfg.alloc)
+            .map_err(|e| RunError::Config(e.0))?;
+        let mode = alloc.name();
+        let mut store = Nat44Store::with_capacity(cfg.max_sessions, cfg.alloc.seed ^ 0x5e55_1075);
+        store.reserve(cfg.max_sessions);
+        let mut nat = Nat44::new(cfg.nat.clone(), store, SharedAllocator(RefCell::new(alloc)))
+            .map_err(|e| RunError::Config(e.to_string()))?;
+        for s in &cfg.statics {
+            nat.add_static(ctl.clock.now(), s.proto, s.inside, s.outside)
+                .map_err(|r| {
+                    RunError::Config(format!(
+                        "static mapping {} {} -> {}: {}",
+                        crate::log::proto_name(s.proto),
+                        fmt_ep(s.inside),
+                        fmt_ep(s.outside),
+                        r.as_str()
+                    ))
+                })?;
+        }
+        let what = format!(
+            "inside {} -> pool {}, {mode} allocation, {} static, up to {} sessions",
+            list(
+                cfg.nat
+                    .inside_prefixes
+                    .iter()
+                    .map(|p| format!("{}/{}", p.addr(), p.len()))
+            ),
+            list(
+                cfg.nat
+                    .outside_prefixes
+                    .iter()
+                    .map(|p| format!("{}/{}", p.addr(), p.len()))
+            ),
+            cfg.statics.len(),
+            cfg.max_sessions,
+        );
+        let engine = Nat44Engine {
+            nat,
+            capacity: cfg.max_sessions,
+        };
+        Ok((engine, what))
+    })
+}
+
+fn worker_loop<E: Engine>(
+    w: &mut Worker<'_, E>,
+    rt: &RuntimeSettings,
     app: &str,
-    flags: &Flags,
-    waker: &Waker,
+    ctl: &Control,
     tun: &Tun,
 ) -> Result<(), RunError> {
+    let (flags, waker) = (&*ctl.flags, &*ctl.waker);
     let mut buf = vec![0u8; HEADROOM + 65536];
-    let mut next_summary = cfg.summary_interval.map(|d| w.clock.now() + d);
+    let mut next_summary = rt.summary_interval.map(|d| w.clock.now() + d);
     let mut next_housekeeping = w.clock.now();
     let mut errors_in_a_row: u32 = 0;
     loop {
@@ -419,22 +459,22 @@ fn worker_loop(
             return Ok(());
         }
         if flags.dump.swap(false, Ordering::SeqCst) {
-            dump(w, cfg.dump_limit, &mut std::io::stderr().lock());
+            dump(w, rt.dump_limit, &mut std::io::stderr().lock());
         }
         let now = w.clock.now();
-        let timer = w.nat.poll_timeout();
+        let timer = w.engine.poll_timeout();
         if now >= next_housekeeping || timer.is_some_and(|t| t <= now) {
             w.housekeeping(now, &mut buf);
             next_housekeeping = now + MAX_WAIT;
         }
-        if let (Some(at), Some(every)) = (next_summary, cfg.summary_interval)
+        if let (Some(at), Some(every)) = (next_summary, rt.summary_interval)
             && now >= at
         {
             note!("{app}: {}", summary(w));
             next_summary = Some(now + every);
         }
         let mut until = next_housekeeping;
-        if let Some(t) = w.nat.poll_timeout() {
+        if let Some(t) = w.engine.poll_timeout() {
             until = until.min(t);
         }
         if let Some(s) = next_summary {
@@ -495,10 +535,10 @@ fn list(it: impl Iterator<Item = String>) -> String {
 /// The session table's entries, for a dump: visited binding by binding. Stores give out handles
 /// that are dense slab indexes below their capacity (both stores of the library do), so the
 /// scan stops at `capacity` or when every live binding has been seen.
-pub fn for_each_binding<S: SessionStore<Ipv4Addr, Ipv4Addr>>(
+pub fn for_each_binding<I: IpAddress, O: IpAddress, S: SessionStore<I, O>>(
     store: &S,
     capacity: usize,
-    mut visit: impl FnMut(BibRef, &BibEntry<Ipv4Addr, Ipv4Addr>) -> bool,
+    mut visit: impl FnMut(BibRef, &BibEntry<I, O>) -> bool,
 ) {
     let total = store.bib_count();
     let mut seen = 0;
