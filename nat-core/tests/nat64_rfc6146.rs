@@ -1219,3 +1219,20 @@ fn rfc6146_1_2_3_endpoint_independent_and_address_dependent_filtering() {
     let r = Nat::new(c, Box::new(FixedStore::new(1)), Pool4::new(T));
     assert_eq!(r.err(), Some(Nat64ConfigError::Filtering));
 }
+
+/// The errors the NAT64 sends on its own are rate-limited (RFC 1812 § 4.3.2.8): a flood of
+/// unsolicited UDP to pool4 gets at most the burst of Port Unreachables, then drops counted as
+/// suppressed.
+#[test]
+fn rfc6146_owed_icmp_errors_are_rate_limited() {
+    let mut nat = nat();
+    let mut replies = 0;
+    for port in 0..200u16 {
+        let pkt = udp4(Z, 4000, T, 2500 + port, b"x");
+        if let (Verdict::Reply { .. }, _) = run(&mut nat, 1.0, Direction::Inbound, &pkt) {
+            replies += 1;
+        }
+    }
+    assert_eq!(replies, 50, "the default burst");
+    assert_eq!(nat.counters().icmp_errors_suppressed, 150);
+}

@@ -85,6 +85,13 @@ pub struct Nat64Config {
     pub fragment_timeout: Duration,
     /// The source of an ICMPv6 error translated from an ICMPv4 error.
     pub icmp_error_source: ErrorSource,
+    /// Average ICMP errors a second the NAT64 sends on its own (unsolicited packets, Packet
+    /// Too Big, Time Exceeded), so that it cannot be made an amplifier ([RFC 1812 § 4.3.2.8]).
+    ///
+    /// [RFC 1812 § 4.3.2.8]: https://www.rfc-editor.org/rfc/rfc1812#section-4.3.2.8
+    pub icmp_errors_per_sec: u32,
+    /// ICMP errors allowed at once.
+    pub icmp_errors_burst: u32,
     /// The header translation settings (MTUs, TOS, own addresses, whether ICMP errors are sent).
     /// An IPv4 UDP datagram with a zero checksum gets one computed by default
     /// ([RFC 6146 § 3.4], which deviates from RFC 6145 here).
@@ -118,6 +125,8 @@ impl Default for Nat64Config {
             filter_icmpv6_informational: false,
             fragment_timeout: FRAGMENT_MIN,
             icmp_error_source: ErrorSource::Sender,
+            icmp_errors_per_sec: 100,
+            icmp_errors_burst: 50,
             xlat,
         }
     }

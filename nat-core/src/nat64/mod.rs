@@ -81,6 +81,7 @@ use crate::allocator::PortAllocator;
 use crate::behavior::{MappingBehavior, PerProto};
 use crate::event::Event;
 use crate::flow::{Endpoint, L4Proto};
+use crate::icmp_error::RateLimiter;
 use crate::session::SessionStore;
 use crate::siit::XlatConfig;
 use crate::stateful::{State, StateConfig, StateCounters};
@@ -107,6 +108,8 @@ pub struct Nat64Counters {
     pub hairpinned: u64,
     /// ICMP errors the translator sent.
     pub icmp_errors_sent: u64,
+    /// ICMP errors owed but not sent: over the rate limit.
+    pub icmp_errors_suppressed: u64,
     /// V4 SYNs stored ([RFC 6146 § 3.5.2.2], V4 INIT).
     ///
     /// [RFC 6146 § 3.5.2.2]: https://www.rfc-editor.org/rfc/rfc6146#section-3.5.2.2
@@ -138,6 +141,7 @@ pub struct Nat64<
     held: HeldSyns<H>,
     fragments: FragmentTable<F, W>,
     probes: heapless::Deque<Probe, PROBE_QUEUE>,
+    limiter: RateLimiter,
 }
 
 impl<S, A, const E: usize, const H: usize, const F: usize, const W: usize> Nat64<S, A, E, H, F, W>
@@ -156,6 +160,7 @@ where
             timeouts: config.timeouts,
             inbound_refresh: config.inbound_refresh,
         };
+        let limiter = RateLimiter::new(config.icmp_errors_per_sec, config.icmp_errors_burst);
         Ok(Nat64 {
             config,
             state: State::new(sc, store, alloc),
@@ -163,6 +168,7 @@ where
             held: HeldSyns::new(),
             fragments: FragmentTable::new(),
             probes: heapless::Deque::new(),
+            limiter,
         })
     }
 
@@ -187,10 +193,14 @@ where
         start: usize,
         len: usize,
     ) -> Verdict {
-        let v = match dir {
+        let mut v = match dir {
             Direction::Outbound => self.outbound(now, buf, start, len),
             Direction::Inbound => self.inbound(now, buf, start, len),
         };
+        if matches!(v, Verdict::Reply { .. }) && !self.limiter.allow(now) {
+            self.counters.icmp_errors_suppressed += 1;
+            v = Verdict::Drop(DropReason::IcmpErrorSuppressed);
+        }
         self.count(dir, v);
         v
     }
