@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Demo: real traffic through the nat44 example binary, in network namespaces on this machine.
 #
-#   sudo scripts/demo.sh
+#   scripts/demo.sh   (as root)
 #
 # Installs what it uses (iproute2 iperf3 curl iputils-ping python3) with apt-get when missing,
 # builds the release binary (cargo needed), then:
