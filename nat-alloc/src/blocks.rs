@@ -21,13 +21,13 @@ use nat_core::allocator::AllocError;
 use nat_core::flow::L4Proto;
 use nat_core::time::{Duration, Instant};
 
-use crate::bitmap::{self, Parity, SliceSet};
+use crate::bitmap;
 use crate::error::{ConfigError, need};
 use crate::events::{AllocEvent, AllocStats, EventQueue};
 use crate::exemption::{ExemptSlot, ExemptTable, Exemption, Exemptions};
-use crate::hash::{SecretKey, mix};
+use crate::hash::SecretKey;
 use crate::pool::{AddressPool, Ipv4Range};
-use crate::port::{FlowId, PortChooser, PortPolicy, Selection, Window};
+use crate::port::{PortChooser, PortPolicy};
 use crate::quota::{self, Quotas};
 use crate::scatter::Scatter;
 use crate::subscriber::{InsideAddress, NONE, SubscriberSlot, SubscriberTable};
@@ -120,7 +120,10 @@ impl<'a> BlockConfig<'a> {
     }
 }
 
-/// The caller's memory for a [`BlockAllocator`]; contents are overwritten by `new`.
+/// The caller's memory for a [`BlockAllocator`] ([RFC 7269 § 5.1] blocks); contents are
+/// overwritten by `new`.
+///
+/// [RFC 7269 § 5.1]: https://www.rfc-editor.org/rfc/rfc7269#section-5.1
 #[derive(Debug)]
 pub struct BlockStorage<'a, I> {
     /// Subscriber records; at most 7/8 are used.
@@ -141,7 +144,9 @@ const FREE: u8 = 0;
 const ACTIVE: u8 = 1;
 const HELD: u8 = 2;
 
-/// One port block's record (storage element).
+/// One port block's record (storage element; [RFC 7269 § 5.1]).
+///
+/// [RFC 7269 § 5.1]: https://www.rfc-editor.org/rfc/rfc7269#section-5.1
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BlockSlot<I> {
     owner: I,
@@ -360,8 +365,13 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
             Some(s) => s.inverse(off),
             None => off,
         };
-        let b = logical / self.n;
-        (b < self.bpa).then_some((b, logical % self.n))
+        // Blocks are usually a power of two: shift and mask instead of dividing.
+        let (b, pos) = if self.n.is_power_of_two() {
+            (logical >> self.n.trailing_zeros(), logical & (self.n - 1))
+        } else {
+            (logical / self.n, logical % self.n)
+        };
+        (b < self.bpa).then_some((b, pos))
     }
 
     fn bits_range(&self, bi: u32, proto: L4Proto) -> core::ops::Range<usize> {
@@ -385,6 +395,23 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
             bi = blk.next_sub;
         }
         None
+    }
+
+    /// When [`poll`](Self::poll) next has work (an idle block to free, a hold-down that
+    /// ends), for the caller's timer: without it, an idle block's `BlockFreed` record waits for
+    /// the next call.
+    pub fn next_timeout(&self) -> Option<Instant> {
+        let idle = self.lists.idle_front().map(|bi| {
+            Instant::from_millis(self.blocks[bi as usize].since.saturating_add(self.idle_ms))
+        });
+        let held = self
+            .lists
+            .held_front()
+            .map(|bi| Instant::from_millis(self.blocks[bi as usize].since));
+        match (idle, held) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// Ends idle blocks and hold-downs due at `now` (every call does it too).
@@ -520,117 +547,5 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
         }
         self.forget_if_idle(i, now);
         err
-    }
-
-    /// Picks a free position of `proto` in block `bi` with the port chooser.
-    fn choose_in(
-        &mut self,
-        bi: u32,
-        proto: L4Proto,
-        parity: Parity,
-        flow: &FlowId,
-        preferred: Option<u32>,
-    ) -> Option<u32> {
-        let blk = &self.blocks[bi as usize];
-        if u32::from(blk.used[proto.index()]) >= self.n {
-            return None;
-        }
-        let base = self.first_port + blk.index * self.n;
-        let r = self.bits_range(bi, proto);
-        let words = self.block_bits.get(r)?;
-        let win = Window {
-            lo: 0,
-            hi: self.n - 1,
-            parity: parity.shifted(base),
-            preferred,
-        };
-        self.chooser.choose(&SliceSet(words), win, flow)
-    }
-
-    /// Marks position `pos` of block `bi` used and credits the subscriber; returns the port.
-    fn take(&mut self, si: usize, bi: u32, pos: u32, proto: L4Proto, exempt: bool) -> Option<u16> {
-        let port = self.port_at(self.blocks[bi as usize].index, pos)?;
-        let r = self.bits_range(bi, proto);
-        if !bitmap::slice_set(self.block_bits.get_mut(r)?, pos) {
-            return None;
-        }
-        let was_empty = self.blocks[bi as usize].is_empty();
-        self.blocks[bi as usize].used[proto.index()] += 1;
-        if was_empty {
-            self.lists.unlink_idle(self.blocks, bi);
-        }
-        let addr = self.blocks[bi as usize].addr;
-        let s = self.subs.get_mut(si);
-        if exempt && self.exempt.insert(addr, proto, port) {
-            s.exempt[proto.index()] += 1;
-        } else {
-            s.used[proto.index()] += 1;
-        }
-        self.stats.allocated += 1;
-        Some(port)
-    }
-
-    /// Gives block `b` of `addr` to subscriber `si`; logs it. `None` if the block is taken or
-    /// no record is free.
-    fn open_block(&mut self, si: usize, addr: u32, b: u32, now: Instant) -> Option<u32> {
-        let r = self.pool_range(addr);
-        if !bitmap::slice_set(self.pool_bits.get_mut(r)?, b) {
-            return None;
-        }
-        let Some(bi) = self.lists.pop_free(self.blocks) else {
-            let r = self.pool_range(addr);
-            if let Some(w) = self.pool_bits.get_mut(r) {
-                bitmap::slice_clear(w, b);
-            }
-            return None;
-        };
-        let r = self.bits_range(bi, L4Proto::Tcp).start..self.bits_range(bi, L4Proto::Icmp).end;
-        if let Some(w) = self.block_bits.get_mut(r) {
-            w.fill(0);
-        }
-        let s = self.subs.get_mut(si);
-        let sub = s.key;
-        self.blocks[bi as usize] = BlockSlot {
-            owner: sub,
-            addr,
-            index: b,
-            state: ACTIVE,
-            since: now.as_millis(),
-            next_sub: s.blocks,
-            ..BlockSlot::EMPTY
-        };
-        s.blocks = bi;
-        s.block_count += 1;
-        s.addr = addr;
-        // Empty until a port is taken: idle from now.
-        self.lists.push_idle(self.blocks, bi);
-        if let (Some(outside), Ok(first_port)) = (
-            self.pool.address(addr),
-            u16::try_from(self.first_port + b * self.n),
-        ) {
-            self.events.push(AllocEvent::BlockAllocated {
-                at: now,
-                subscriber: sub,
-                outside,
-                first_port,
-                len: self.n as u16,
-                proto: None,
-            });
-        }
-        Some(bi)
-    }
-
-    /// A free block of `addr`: the lowest for sequential choice, else from a keyed start.
-    fn free_block(&self, addr: u32, salt: u64) -> Option<u32> {
-        let words = self.pool_bits.get(self.pool_range(addr))?;
-        let start = match self.chooser.policy().selection {
-            Selection::Sequential => 0,
-            _ => crate::hash::reduce(
-                mix(&self.block_key, salt, u64::from(addr)),
-                self.bpa as usize,
-            ) as u32,
-        };
-        use crate::bitmap::FreeSet;
-        SliceSet(words).find_wrapping(start, 0, self.bpa - 1, Parity::Any)
     }
 }

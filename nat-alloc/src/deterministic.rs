@@ -34,7 +34,9 @@ use crate::port::{FlowId, PortChooser, PortPolicy, Window};
 use crate::quota::{self, Bucket, Quotas};
 use crate::subscriber::InsideAddress;
 
-/// An inside prefix: `addr/len` (host bits of `addr` ignored).
+/// An inside prefix: `addr/len` (host bits of `addr` ignored), as in [RFC 7422] § 2.
+///
+/// [RFC 7422]: https://www.rfc-editor.org/rfc/rfc7422#section-2
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct InsidePrefix<I> {
     /// The prefix address.
@@ -215,7 +217,7 @@ impl<'a, I: InsideAddress> DeterministicMap<'a, I> {
 }
 
 /// Per-subscriber state of deterministic NAT (storage element): ports held per protocol and
-/// the session bucket.
+/// the session bucket (RFC 7422, draft-nishitani-cgn REQ-3e).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DeterministicSlot {
     used: [u32; 3],
@@ -296,13 +298,12 @@ impl<'a, I: InsideAddress> DeterministicAllocator<'a, I> {
         start..start + self.wps
     }
 
-    /// Subscriber number, range start and outside address of an owned endpoint.
+    /// Subscriber number of `inside` and position of `outside` in its range, if it is there.
     fn owned(&self, inside: I, outside: Endpoint<Ipv4Addr>) -> Option<(u32, u32)> {
         let k = self.map.index_of(inside)?;
-        let (_, first) = self.map.range_of(k)?;
-        let owner = self.map.reverse(outside)?;
+        let (a, first) = self.map.range_of(k)?;
         let pos = u32::from(outside.port).checked_sub(first)?;
-        (self.map.index_of(owner)? == k).then_some((k, pos))
+        (pos < self.map.ports && self.map.pool.index_of(outside.addr)? == a).then_some((k, pos))
     }
 }
 

@@ -81,7 +81,8 @@ pub enum AllocEvent<I> {
     },
 }
 
-/// A bounded FIFO of [`AllocEvent`]s over caller storage (`&mut [Option<AllocEvent<I>>]`).
+/// A bounded FIFO of [`AllocEvent`]s over caller storage (`&mut [Option<AllocEvent<I>>]`), for
+/// the translation log (draft-nishitani-cgn § 6.1, RFC 7269 § 5.1).
 ///
 /// It drops and counts events when full ([`overflowed`](Self::overflowed)), never grows, and
 /// a zero-length storage turns logging off.

@@ -97,7 +97,8 @@ impl<'a> Exemptions<'a> {
     }
 }
 
-/// One exempt mapping remembered for its release (storage element of the exempt table).
+/// One exempt mapping remembered for its release (storage element of the exempt table;
+/// draft-nishitani-cgn § 7).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ExemptSlot {
     addr: u32,

@@ -12,7 +12,10 @@
 use nat_core::flow::L4Proto;
 use nat_core::time::{Duration, Instant};
 
-/// One port waiting out its hold-down (storage element of the hold-down ring).
+/// One port waiting out its hold-down (storage element of the hold-down ring; [RFC 6888]
+/// REQ-8).
+///
+/// [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888#section-3
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HoldSlot {
     expires: u64,
@@ -129,6 +132,11 @@ impl<'a> HoldDown<'a> {
         }
         self.len -= 1;
         Some(e)
+    }
+
+    /// When the oldest hold-down ends.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        (self.len > 0).then(|| Instant::from_millis(self.ring[self.head].expires))
     }
 
     /// The oldest entry if its hold-down is over at `now`.

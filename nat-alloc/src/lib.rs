@@ -29,6 +29,46 @@
 //!   quota, or not translated at all.
 //! - **Events** ([`AllocEvent`]) in a bounded queue the caller drains ([`EventQueue`]).
 //!
+//! # Example
+//!
+//! ```
+//! use core::net::Ipv4Addr;
+//! use nat_alloc::*;
+//! use nat_core::allocator::{AllocRequest, PortAllocator};
+//! use nat_core::flow::{Endpoint, L4Proto};
+//! use nat_core::time::Instant;
+//!
+//! let pool = [Ipv4Range::prefix(Ipv4Addr::new(198, 51, 100, 0), 30)?];
+//! let cfg = PooledConfig {
+//!     quotas: Quotas::ports(1000, 1000, 100),
+//!     ..PooledConfig::new(&pool, SecretKey::new(0x1234, 0x5678))
+//! };
+//! // Firmware would use statics; these arrays are small enough for the stack.
+//! let mut subscribers = [SubscriberSlot::EMPTY; 64];
+//! let mut addresses = vec![AddressSlot::EMPTY; 4];
+//! let mut hold_down = [HoldSlot::EMPTY; 256];
+//! let mut events = [None; 16];
+//! let storage = PooledStorage {
+//!     subscribers: &mut subscribers,
+//!     addresses: &mut addresses,
+//!     hold_down: &mut hold_down,
+//!     exempt: &mut [],
+//!     events: &mut events,
+//! };
+//! let mut nat = PooledAllocator::new(&cfg, storage)?;
+//! let req = AllocRequest {
+//!     proto: L4Proto::Udp,
+//!     inside: Endpoint::new(Ipv4Addr::new(100, 64, 0, 7), 40000),
+//!     remote: Endpoint::new(Ipv4Addr::new(192, 0, 2, 1), 53),
+//! };
+//! let now = Instant::from_secs(1);
+//! let outside = nat.allocate(now, &req)?;
+//! assert!(pool[0].contains(outside.addr) && outside.port >= 1024);
+//! // ... when the mapping's timer runs out:
+//! nat.release(now, req.proto, req.inside, outside);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
 //! # The release contract
 //!
 //! The translator calls `release` only when the mapping's timer has run out (UDP, ICMP) or no
@@ -48,19 +88,22 @@
 //!
 //! | Item | Bytes |
 //! |---|---|
-//! | [`SubscriberSlot`] (NAT44 / NAT64), per subscriber; the table runs ≤ 7/8 full | 72 / 88 |
+//! | [`SubscriberSlot`] (NAT44 / NAT64), per subscriber; the table runs ≤ 7/8 full | 64 / 72 |
 //! | [`AddressSlot`] (per-port pool), per outside address: 3 × 65,536-port bitmaps | 25,376 |
 //! | [`HoldSlot`], per port in hold-down; [`ExemptSlot`], per exempt mapping | 16; 8 |
 //! | [`BlockSlot`] (NAT44 / NAT64) + bitmaps, per block of N ports | 40 / 56 + 24·⌈N/64⌉ |
 //! | block pool bitmap, per outside address | 8·⌈(65536 − first_port) / N / 64⌉ (32 for N = 256) |
-//! | block mode, per NAT44 subscriber with M = 8 blocks of N = 256 (worst case) | 1,170 |
-//! | [`DeterministicSlot`] + bitmaps, per subscriber of P ports | 40 + 24·⌈P/64⌉ (808 for P = 2,000) |
+//! | block mode, per NAT44 subscriber with M = 8 blocks of N = 256 (worst case) | 1,161 |
+//! | [`DeterministicSlot`] + bitmaps, per subscriber of P ports | 32 + 24·⌈P/64⌉ (800 for P = 2,000) |
 //! | [`SimpleAllocator`] (whole value) | 25,376 |
 //!
 //! # Time
 //!
 //! `now` ([`Instant`](nat_core::time::Instant)) is an argument of every call; each call first
-//! expires what is due (hold-downs, idle blocks), and `poll(now)` does only that.
+//! expires what is due (hold-downs, idle blocks), `poll(now)` does only that, and
+//! `next_timeout()` tells the caller's timer when it is next needed (quinn-proto style). The
+//! same configuration, key and calls give the same answers: a hot standby replaying its
+//! primary's calls holds the same ports.
 //!
 //! [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787#section-4
 //! [RFC 6056]: https://www.rfc-editor.org/rfc/rfc6056

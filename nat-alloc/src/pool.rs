@@ -174,8 +174,11 @@ impl<'a> AddressPool<'a> {
     }
 }
 
-/// How many addresses past its two hashed choices a new subscriber's assignment probes before
-/// reporting the pool exhausted: a bound on the cost of a subscriber's first mapping.
+/// How many addresses past its two hashed choices a new subscriber's paired assignment
+/// ([RFC 4787] REQ-2) probes before reporting the pool exhausted: a bound on the cost of a
+/// subscriber's first mapping.
+///
+/// [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787#section-4.1
 pub const PROBE_LIMIT: u32 = 64;
 
 #[cfg(test)]

@@ -36,7 +36,9 @@ use crate::quota::{self, Bucket, Quotas};
 use crate::subscriber::{InsideAddress, NONE, SubscriberSlot, SubscriberTable};
 
 /// The per-port state of one pool address (storage element): a port bitmap per protocol and
-/// the number of subscribers paired with it. About 25 KiB.
+/// the number of subscribers paired with it ([RFC 4787] REQ-2, REQ-3). About 25 KiB.
+///
+/// [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787#section-4
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddressSlot {
     subscribers: u32,
@@ -111,8 +113,9 @@ impl<'a> PooledConfig<'a> {
     }
 }
 
-/// The caller's memory for a [`PooledAllocator`]: slices the firmware takes from statics and
-/// `nat-std` from `Vec`s. Contents are overwritten by [`PooledAllocator::new`].
+/// The caller's memory for a [`PooledAllocator`] (draft-nishitani-cgn § 3 state): slices the
+/// firmware takes from statics and `nat-std` from `Vec`s. Contents are overwritten by
+/// [`PooledAllocator::new`].
 #[derive(Debug)]
 pub struct PooledStorage<'a, I> {
     /// Subscriber records; at most 7/8 of them are used.
@@ -129,6 +132,10 @@ pub struct PooledStorage<'a, I> {
 
 /// Per-port allocation with paired pooling, quotas, hold-down and exemptions
 /// ([RFC 4787] REQ-2/3/3a/4, [RFC 6888] REQ-2..8 and 13..15, draft-nishitani-cgn REQ-1..5).
+///
+/// Pairing is strict: a subscriber whose address has no free port left gets
+/// `PoolExhausted`, even if other addresses have room. Keep `max_subscribers_per_address` ×
+/// the port quota within the ports of an address to rule that out.
 ///
 /// [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787#section-4
 /// [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888#section-3
@@ -245,6 +252,12 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
             .index_of(outside.addr)
             .and_then(|a| self.addrs.get(a as usize))
             .is_some_and(|s| s.maps[proto.index()].is_set(outside.port))
+    }
+
+    /// When [`poll`](Self::poll) next has work (a hold-down ends), for the caller's timer
+    /// (quinn-style `poll_timeout`).
+    pub fn next_timeout(&self) -> Option<Instant> {
+        self.held.next_expiry()
     }
 
     /// Ends the hold-downs due at `now` (every call does it too).
@@ -367,7 +380,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         let addr = if s.addr != NONE {
             s.addr
         } else {
-            let h = self.subs.hash_of(sub);
+            let h = self.subs.get(si).hash;
             let (addrs, max) = (&*self.addrs, self.max_subs_per_addr);
             let picked = self.pool.pick(h, |i| {
                 let n = addrs.get(i as usize)?.subscribers;
@@ -411,7 +424,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
             a.subscribers += 1;
         }
         if exempt && self.exempt.insert(addr, proto, port) {
-            s.exempt[p] += 1;
+            s.exempt[p] = s.exempt[p].saturating_add(1);
         } else {
             s.used[p] += 1;
         }

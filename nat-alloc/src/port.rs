@@ -11,7 +11,7 @@
 //! [§ 3.3.4]: https://www.rfc-editor.org/rfc/rfc6056#section-3.3.4
 
 use crate::bitmap::{FreeSet, Parity};
-use crate::hash::{SecretKey, mix, sip13_words};
+use crate::hash::{SecretKey, sip13_words};
 
 /// How a port is picked when the preferred one is not taken ([RFC 6056 § 3.3]).
 ///
@@ -23,8 +23,9 @@ pub enum Selection {
     Sequential,
     /// RFC 6056 § 3.3.3 algorithm 3: keyed hash offset plus one global counter.
     Rfc6056Alg3,
-    /// RFC 6056 § 3.3.4 algorithm 4: keyed hash offset plus a counter chosen by a second keyed
-    /// hash, so that one flow's ports say nothing about another's.
+    /// RFC 6056 § 3.3.4 algorithm 4: keyed hash offset plus one of 64 counters chosen by a
+    /// second keyed hash (the other half of the same SipHash output), so that one flow's
+    /// ports say little about another's.
     Rfc6056Alg4,
 }
 
@@ -172,13 +173,19 @@ pub(crate) struct Window {
 }
 
 /// The port chooser of one allocator: its policy, keys and RFC 6056 counters.
+///
+/// RFC 6056 computes `min + (counter + F) % num`. Here the sum is a 32-bit fraction of the
+/// window, scaled by one multiply, and a counter step of one port is `⌈2^32 / num⌉`: the same
+/// walk round the window without a division per call (windows have a handful of sizes, so
+/// the step is cached).
 #[derive(Clone, Debug)]
 pub(crate) struct PortChooser {
     policy: PortPolicy,
     key_f: SecretKey,
-    key_g: SecretKey,
     next_ephemeral: u32,
     table: [u32; TABLE_LEN],
+    /// The last window size and its counter step.
+    step: (u32, u32),
 }
 
 impl PortChooser {
@@ -186,10 +193,19 @@ impl PortChooser {
         PortChooser {
             policy,
             key_f: key.derive(0x6056_0001),
-            key_g: key.derive(0x6056_0002),
             next_ephemeral: 0,
             table: [0; TABLE_LEN],
+            step: (0, 0),
         }
+    }
+
+    /// The counter step of one position in a window of `span` positions.
+    fn step_for(&mut self, span: u32) -> u32 {
+        if self.step.0 != span {
+            let step = (1u64 << 32).div_ceil(u64::from(span.max(1)));
+            self.step = (span, u32::try_from(step).unwrap_or(u32::MAX));
+        }
+        self.step.1
     }
 
     pub(crate) fn policy(&self) -> &PortPolicy {
@@ -229,14 +245,16 @@ impl PortChooser {
             Selection::Sequential => (win.preferred.unwrap_or(win.lo), None),
             Selection::Rfc6056Alg3 => {
                 let offset = sip13_words(&self.key_f, &flow.words) as u32;
-                let s = self.next_ephemeral.wrapping_add(offset) % span;
+                let s = scale(self.next_ephemeral.wrapping_add(offset), span);
                 (win.lo + s, Some(usize::MAX))
             }
             Selection::Rfc6056Alg4 => {
-                let offset = sip13_words(&self.key_f, &flow.words) as u32;
-                let g = mix(&self.key_g, flow.words[0] ^ flow.words[1], flow.words[2]);
-                let index = (g % TABLE_LEN as u64) as usize;
-                let s = self.table[index].wrapping_add(offset) % span;
+                // F and G: the two halves of one 64-bit keyed hash, as good as two keyed
+                // hashes for a pseudo-random function, at the cost of one.
+                let h = sip13_words(&self.key_f, &flow.words);
+                let offset = h as u32;
+                let index = ((h >> 32) % TABLE_LEN as u64) as usize;
+                let s = scale(self.table[index].wrapping_add(offset), span);
                 (win.lo + s, Some(index))
             }
         };
@@ -254,17 +272,28 @@ impl PortChooser {
         } else {
             found + span - start + 1
         };
-        match counter {
-            Some(usize::MAX) => self.next_ephemeral = self.next_ephemeral.wrapping_add(probed),
-            Some(i) => {
-                if let Some(c) = self.table.get_mut(i) {
-                    *c = c.wrapping_add(probed);
+        if counter.is_some() {
+            let advance = probed.wrapping_mul(self.step_for(span));
+            match counter {
+                Some(usize::MAX) => {
+                    self.next_ephemeral = self.next_ephemeral.wrapping_add(advance);
                 }
+                Some(i) => {
+                    if let Some(c) = self.table.get_mut(i) {
+                        *c = c.wrapping_add(advance);
+                    }
+                }
+                None => {}
             }
-            None => {}
         }
         Some(found)
     }
+}
+
+/// `x / 2^32` of the way into `0..span`.
+#[inline]
+fn scale(x: u32, span: u32) -> u32 {
+    ((u64::from(x) * u64::from(span)) >> 32) as u32
 }
 
 #[cfg(test)]
@@ -290,6 +319,27 @@ mod tests {
         assert_eq!(c.choose(&b, w, &flow), Some(5000));
         b.set(5000);
         assert_eq!(c.choose(&b, w, &flow), Some(5002));
+    }
+
+    #[test]
+    fn counter_walks_one_port_per_use() {
+        // RFC 6056 algorithm 3: the same flow asking again starts one port further on.
+        let policy = PortPolicy {
+            selection: Selection::Rfc6056Alg3,
+            parity: false,
+            ..PortPolicy::HARD_TO_GUESS
+        };
+        let mut c = PortChooser::new(policy, &SecretKey::new(3, 5));
+        let b = PortBitmap::EMPTY;
+        let flow = FlowId::new([9; 16], 4000, 1, 2, 80, 6);
+        let w = win(1024, 65535, Parity::Any, None);
+        let mut prev = c.choose(&b, w, &flow).unwrap();
+        for _ in 0..100 {
+            let p = c.choose(&b, w, &flow).unwrap();
+            let d = (p + 64512 - prev) % 64512;
+            assert!(d == 1 || d == 2, "{prev} -> {p}");
+            prev = p;
+        }
     }
 
     #[test]

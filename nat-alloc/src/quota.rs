@@ -22,7 +22,7 @@ pub(crate) struct Bucket {
     /// Sessions admitted and not closed.
     pub(crate) sessions: u32,
     /// Tokens (one session costs the rate's period in milliseconds).
-    pub(crate) tokens: u64,
+    pub(crate) tokens: u32,
     /// When the tokens were last counted (ms).
     pub(crate) refilled: u64,
 }
@@ -32,14 +32,14 @@ impl Bucket {
     pub(crate) fn full(q: &Quotas, now_ms: u64) -> Bucket {
         Bucket {
             sessions: 0,
-            tokens: q.full_bucket(),
+            tokens: u32::try_from(q.full_bucket()).unwrap_or(u32::MAX),
             refilled: now_ms,
         }
     }
 }
 
 /// A rate of new sessions: `sessions` per `per`, with bursts of up to `burst`
-/// (draft-nishitani-cgn REQ-3e, [RFC 6888] REQ-4c).
+/// (draft-nishitani-cgn REQ-3e, [RFC 6888] REQ-4c). `burst` × `per` must stay under 2^32 ms.
 ///
 /// [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888#section-3
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,7 +94,10 @@ impl Quotas {
 
     pub(crate) fn validate(&self) -> Result<(), ConfigError> {
         if let Some(r) = self.tcp_rate
-            && (r.sessions == 0 || r.per.as_millis() == 0 || r.burst == 0)
+            && (r.sessions == 0
+                || r.per.as_millis() == 0
+                || r.burst == 0
+                || self.full_bucket() > u64::from(u32::MAX))
         {
             return Err(ConfigError::OutOfRange {
                 field: "quotas.tcp_rate",
@@ -128,7 +131,7 @@ fn tokens_at(s: &Bucket, q: &Quotas, now: Instant) -> u64 {
     match q.tcp_rate {
         Some(r) => {
             let elapsed = now.as_millis().saturating_sub(s.refilled);
-            s.tokens
+            u64::from(s.tokens)
                 .saturating_add(elapsed.saturating_mul(u64::from(r.sessions)))
                 .min(q.full_bucket())
         }
@@ -156,12 +159,12 @@ pub(crate) fn admit(
     {
         let t = tokens_at(s, q, now);
         let cost = per_ms(&r);
-        s.tokens = t;
+        s.tokens = u32::try_from(t).unwrap_or(u32::MAX);
         s.refilled = s.refilled.max(now.as_millis());
         if t < cost {
             return Err(AllocError::RateLimited);
         }
-        s.tokens = t - cost;
+        s.tokens = u32::try_from(t - cost).unwrap_or(u32::MAX);
     }
     s.sessions += 1;
     Ok(())

@@ -11,27 +11,30 @@
 
 use crate::hash::{SecretKey, mix};
 
-const ROUNDS: u64 = 6;
+const ROUNDS: usize = 4;
 const DOMAIN: u32 = 1 << 15;
 
 /// A parity-keeping keyed permutation of `0..2 * half`.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Scatter {
-    key: SecretKey,
+    round_keys: [u64; ROUNDS],
     half: u32,
 }
 
 impl Scatter {
     /// A permutation of `0..len` (`len` even, at most 65,536).
     pub(crate) fn new(key: &SecretKey, len: u32) -> Self {
+        let k = key.derive(0x5ca7);
         Scatter {
-            key: key.derive(0x5ca7),
+            round_keys: core::array::from_fn(|r| mix(&k, r as u64, 0) | 1),
             half: (len / 2).min(DOMAIN),
         }
     }
 
-    fn round(&self, r: u64, v: u32) -> u32 {
-        mix(&self.key, r, u64::from(v)) as u32
+    /// The round function: one keyed multiply, high bits out.
+    fn round(&self, r: usize, v: u32) -> u32 {
+        let x = (u64::from(v) ^ 0x9e37_79b9).wrapping_mul(self.round_keys[r]);
+        (x >> 40) as u32
     }
 
     fn encrypt(&self, y: u32) -> u32 {

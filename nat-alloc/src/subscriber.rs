@@ -61,7 +61,8 @@ mod sealed {
 /// "No value" for the `u32` indexes of records (addresses, blocks).
 pub(crate) const NONE: u32 = u32::MAX;
 
-/// One subscriber's record in the table the caller provides (`&mut [SubscriberSlot<I>]`).
+/// One subscriber's record in the table the caller provides (`&mut [SubscriberSlot<I>]`):
+/// paired address (draft-nishitani-cgn REQ-1), ports held (REQ-2c..4c), sessions (REQ-3e).
 ///
 /// Its size is reported by the crate's memory test; fill the storage with
 /// [`SubscriberSlot::EMPTY`].
@@ -79,7 +80,7 @@ pub struct SubscriberSlot<I> {
     /// Ports held per protocol that count against the quota.
     pub(crate) used: [u32; 3],
     /// Ports held per protocol by exempted mappings (draft-nishitani-cgn § 7).
-    pub(crate) exempt: [u32; 3],
+    pub(crate) exempt: [u16; 3],
     /// First block of the subscriber's list, or [`NONE`].
     pub(crate) blocks: u32,
     /// Sessions and new-session token bucket.

@@ -37,10 +37,20 @@ fn rfc7269_block_freed_after_idle_timeout_then_held_down() {
     let again = b.allocate(T0, &req(L4Proto::Udp, X, 5001, Y, 53)).unwrap();
     assert_eq!(b.block_of_port(again.port), b.block_of_port(e.port));
     b.release(T0, L4Proto::Udp, Endpoint::new(X, 5001), again);
+    assert_eq!(
+        b.next_timeout(),
+        Some(T0 + Duration::from_secs(60)),
+        "the caller's timer"
+    );
     b.poll(T0 + Duration::from_secs(59));
     assert_eq!(b.active_blocks(), 2);
     b.poll(T0 + Duration::from_secs(60));
     assert_eq!(b.active_blocks(), 1);
+    assert_eq!(
+        b.next_timeout(),
+        Some(T0 + Duration::from_secs(180)),
+        "end of hold-down"
+    );
     b.events().pop();
     b.events().pop();
     assert!(matches!(

@@ -398,6 +398,7 @@ fn rfc6888_req_8_hold_down_duration_and_capacity_configurable() {
     let e = a.allocate(T0, &req(L4Proto::Udp, X, 4000, Y, 1)).unwrap();
     a.release(T0, L4Proto::Udp, Endpoint::new(X, 4000), e);
     assert!(a.is_taken(L4Proto::Udp, e));
+    assert_eq!(a.next_timeout(), Some(T0 + Duration::from_secs(30)));
     a.poll(T0 + Duration::from_secs(30));
     assert!(!a.is_taken(L4Proto::Udp, e), "30 s hold-down");
     // Capacity 1: a second hold-down pushes the first out early, and it is counted.

@@ -17,6 +17,9 @@ use nat_core::time::{Duration, Instant};
 const SUBSCRIBERS: u32 = 10_000;
 const DAY_MS: u64 = 24 * 3600 * 1000;
 
+/// A mapping's end: time, subscriber, protocol, inside port, outside address and port.
+type Release = (u64, u32, u8, u16, u32, u16);
+
 struct Day {
     allocations: u64,
     refused: u64,
@@ -25,7 +28,7 @@ struct Day {
 /// Drives one day of sessions through `a`; `drain` counts and empties the event queue.
 fn day<A: PortAllocator<Ipv4Addr, Ipv4Addr>>(a: &mut A, mut drain: impl FnMut(&mut A)) -> Day {
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
-    let mut exp = |rng: &mut Rng, mean_ms: f64| -> u64 {
+    let exp = |rng: &mut Rng, mean_ms: f64| -> u64 {
         let u = (rng.below(1 << 52) as f64 + 1.0) / (1u64 << 52) as f64;
         (-mean_ms * u.ln()) as u64
     };
@@ -38,7 +41,7 @@ fn day<A: PortAllocator<Ipv4Addr, Ipv4Addr>>(a: &mut A, mut drain: impl FnMut(&m
         online_end[s as usize] = begin + 4 * 3600 * 1000 + rng.below(6 * 3600 * 1000);
         starts.push(Reverse((begin, s)));
     }
-    let mut releases: BinaryHeap<Reverse<(u64, u32, u8, u16, u32, u16)>> = BinaryHeap::new();
+    let mut releases: BinaryHeap<Reverse<Release>> = BinaryHeap::new();
     let mut d = Day {
         allocations: 0,
         refused: 0,
@@ -104,7 +107,7 @@ fn day<A: PortAllocator<Ipv4Addr, Ipv4Addr>>(a: &mut A, mut drain: impl FnMut(&m
             }
         }
         steps += 1;
-        if steps % 4096 == 0 {
+        if steps.is_multiple_of(4096) {
             drain(a);
         }
     }

@@ -42,12 +42,12 @@ fn memory_per_subscriber_and_address() {
         "deterministic: DeterministicSlot {det} B, {det_sub} B per subscriber of 2000 ports"
     );
     std::println!("SimpleAllocator {simple} B");
-    assert!(sub4 <= 72 && sub6 <= 88, "{sub4} {sub6}");
+    assert!(sub4 <= 64 && sub6 <= 72, "{sub4} {sub6}");
     assert!(addr <= 25_400, "{addr}");
     assert!(hold <= 16 && exempt <= 8);
     assert!(block4 <= 40 && block6 <= 56, "{block4} {block6}");
     assert!(pool_bits_per_addr <= 32);
-    assert!(block_sub4 <= 1200, "{block_sub4}");
-    assert!(det <= 40 && det_sub <= 808, "{det} {det_sub}");
+    assert!(block_sub4 <= 1170, "{block_sub4}");
+    assert!(det <= 32 && det_sub <= 800, "{det} {det_sub}");
     assert!(simple <= 25_400);
 }

@@ -1,5 +1,5 @@
-//! The [`PortAllocator`] face of the [`BlockAllocator`]: allocate from owned blocks, open new
-//! blocks, release into blocks ([RFC 7269 § 5.1]).
+//! The [`PortAllocator`] face of the [`BlockAllocator`], and its allocation steps: choose in owned
+//! blocks, open new blocks, release into blocks ([RFC 7269 § 5.1]).
 //!
 //! [RFC 7269 § 5.1]: https://www.rfc-editor.org/rfc/rfc7269#section-5.1
 
@@ -9,9 +9,11 @@ use nat_core::allocator::{AllocError, AllocRequest, PortAllocator};
 use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::time::Instant;
 
-use super::{BlockAllocator, NONE};
-use crate::bitmap::{self, Parity};
-use crate::port::FlowId;
+use super::{ACTIVE, BlockAllocator, BlockSlot, NONE};
+use crate::bitmap::{self, FreeSet, Parity, SliceSet};
+use crate::events::AllocEvent;
+use crate::hash::{mix, reduce};
+use crate::port::{FlowId, Selection, Window};
 use crate::quota::{self, Bucket};
 use crate::subscriber::InsideAddress;
 
@@ -38,7 +40,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         if !exempt && !quota::port_quota_left(&s.used, &self.quotas, proto) {
             return Err(self.reject(si, now, proto, AllocError::QuotaExhausted));
         }
-        let hash = self.subs.hash_of(sub);
+        let hash = s.hash;
         let addr = if s.addr != NONE {
             s.addr
         } else {
@@ -68,13 +70,15 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         } else {
             self.m
         };
-        // 1. Port preservation: the inside port, in an owned block or in a free block.
+        // 1. Port preservation: the inside port when it lies in an owned block; a subscriber's
+        // first block is the one that holds its first inside port, if that block is free.
+        // (Opening a block per inside port would spend the M blocks on a few mappings.)
         if self.chooser.policy().preserve
             && let Some((b, pos)) = self.locate(req.inside.port)
         {
             let bi = match self.owned_block(si, addr, b) {
                 Some(bi) => Some(bi),
-                None if s.block_count < limit => self.open_block(si, addr, b, now),
+                None if s.block_count == 0 => self.open_block(si, addr, b, now),
                 None => None,
             };
             if let Some(bi) = bi
@@ -202,8 +206,11 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         }
         let p = proto.index();
         let blk = &mut self.blocks[bi as usize];
-        blk.used[p] = blk.used[p].saturating_sub(1);
-        if blk.is_empty() {
+        // Work on a copy: testing the array just written costs a store-forwarding stall.
+        let mut used = blk.used;
+        used[p] = used[p].saturating_sub(1);
+        blk.used = used;
+        if used == [0; 3] {
             blk.since = now.as_millis();
             self.lists.push_idle(self.blocks, bi);
         }
@@ -238,5 +245,118 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
             quota::close(&mut self.subs.get_mut(si).bucket);
             self.forget_if_idle(si, now);
         }
+    }
+}
+
+impl<I: InsideAddress> BlockAllocator<'_, I> {
+    /// Picks a free position of `proto` in block `bi` with the port chooser.
+    fn choose_in(
+        &mut self,
+        bi: u32,
+        proto: L4Proto,
+        parity: Parity,
+        flow: &FlowId,
+        preferred: Option<u32>,
+    ) -> Option<u32> {
+        let blk = &self.blocks[bi as usize];
+        if u32::from(blk.used[proto.index()]) >= self.n {
+            return None;
+        }
+        let base = self.first_port + blk.index * self.n;
+        let r = self.bits_range(bi, proto);
+        let words = self.block_bits.get(r)?;
+        let win = Window {
+            lo: 0,
+            hi: self.n - 1,
+            parity: parity.shifted(base),
+            preferred,
+        };
+        self.chooser.choose(&SliceSet(words), win, flow)
+    }
+
+    /// Marks position `pos` of block `bi` used and credits the subscriber; returns the port.
+    fn take(&mut self, si: usize, bi: u32, pos: u32, proto: L4Proto, exempt: bool) -> Option<u16> {
+        let port = self.port_at(self.blocks[bi as usize].index, pos)?;
+        let r = self.bits_range(bi, proto);
+        if !bitmap::slice_set(self.block_bits.get_mut(r)?, pos) {
+            return None;
+        }
+        let was_empty = self.blocks[bi as usize].is_empty();
+        self.blocks[bi as usize].used[proto.index()] += 1;
+        if was_empty {
+            self.lists.unlink_idle(self.blocks, bi);
+        }
+        let addr = self.blocks[bi as usize].addr;
+        let s = self.subs.get_mut(si);
+        if exempt && self.exempt.insert(addr, proto, port) {
+            s.exempt[proto.index()] = s.exempt[proto.index()].saturating_add(1);
+        } else {
+            s.used[proto.index()] += 1;
+        }
+        self.stats.allocated += 1;
+        Some(port)
+    }
+
+    /// Gives block `b` of `addr` to subscriber `si`; logs it. `None` if the block is taken or
+    /// no record is free.
+    fn open_block(&mut self, si: usize, addr: u32, b: u32, now: Instant) -> Option<u32> {
+        let r = self.pool_range(addr);
+        if !bitmap::slice_set(self.pool_bits.get_mut(r)?, b) {
+            return None;
+        }
+        let Some(bi) = self.lists.pop_free(self.blocks) else {
+            let r = self.pool_range(addr);
+            if let Some(w) = self.pool_bits.get_mut(r) {
+                bitmap::slice_clear(w, b);
+            }
+            return None;
+        };
+        let r = self.bits_range(bi, L4Proto::Tcp).start..self.bits_range(bi, L4Proto::Icmp).end;
+        if let Some(w) = self.block_bits.get_mut(r) {
+            w.fill(0);
+        }
+        let s = self.subs.get_mut(si);
+        let sub = s.key;
+        self.blocks[bi as usize] = BlockSlot {
+            owner: sub,
+            addr,
+            index: b,
+            state: ACTIVE,
+            since: now.as_millis(),
+            next_sub: s.blocks,
+            ..BlockSlot::EMPTY
+        };
+        s.blocks = bi;
+        s.block_count += 1;
+        s.addr = addr;
+        // Empty until a port is taken: idle from now.
+        self.lists.push_idle(self.blocks, bi);
+        if let (Some(outside), Ok(first_port)) = (
+            self.pool.address(addr),
+            u16::try_from(self.first_port + b * self.n),
+        ) {
+            self.events.push(AllocEvent::BlockAllocated {
+                at: now,
+                subscriber: sub,
+                outside,
+                first_port,
+                len: self.n as u16,
+                proto: None,
+            });
+        }
+        Some(bi)
+    }
+
+    /// A free block of `addr`: the lowest for sequential choice, else from a keyed start.
+    fn free_block(&self, addr: u32, salt: u64) -> Option<u32> {
+        let words = self.pool_bits.get(self.pool_range(addr))?;
+        let start = match self.chooser.policy().selection {
+            Selection::Sequential => 0,
+            _ => reduce(
+                mix(&self.block_key, salt, u64::from(addr)),
+                self.bpa as usize,
+            ) as u32,
+        };
+        SliceSet(words).find_wrapping(start, 0, self.bpa - 1, Parity::Any)
     }
 }
