@@ -28,7 +28,7 @@ fn pool() -> [Ipv4Range; 1] {
 
 fn request(sub: u32, port: u16, n: u32) -> AllocRequest<Ipv4Addr, Ipv4Addr> {
     AllocRequest {
-        proto: if n % 4 == 0 {
+        proto: if n.is_multiple_of(4) {
             L4Proto::Udp
         } else {
             L4Proto::Tcp

@@ -354,6 +354,14 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
 }
 
 impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
+    fn poll(&mut self, now: Instant) {
+        Self::poll(self, now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout()
+    }
+
     fn allocate(
         &mut self,
         now: Instant,

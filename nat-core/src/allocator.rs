@@ -102,6 +102,17 @@ pub trait PortAllocator<I: IpAddress, O: IpAddress> {
     fn session_closed(&mut self, now: Instant, proto: L4Proto, inside: I) {
         let _ = (now, proto, inside);
     }
+
+    /// Runs the policy's own timers due at `now` (hold-downs ending, idle port blocks freed).
+    /// The translators call it from their `handle_timeout`. The default has none.
+    fn poll(&mut self, now: Instant) {
+        let _ = now;
+    }
+
+    /// When [`poll`](Self::poll) next has work; `None` if never.
+    fn poll_timeout(&self) -> Option<Instant> {
+        None
+    }
 }
 
 /// An allocator behind a `&mut`, so that a translator can borrow one kept in a `static`
@@ -135,5 +146,13 @@ impl<I: IpAddress, O: IpAddress, P: PortAllocator<I, O> + ?Sized> PortAllocator<
 
     fn session_closed(&mut self, now: Instant, proto: L4Proto, inside: I) {
         (**self).session_closed(now, proto, inside)
+    }
+
+    fn poll(&mut self, now: Instant) {
+        (**self).poll(now)
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        (**self).poll_timeout()
     }
 }

@@ -369,6 +369,14 @@ where
         }
     }
 
+    /// When the state next has timer work: a session to expire or an allocator timer.
+    pub(crate) fn poll_timeout(&self) -> Option<Instant> {
+        match (self.store.next_expiry(), self.alloc.poll_timeout()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Expires at most `max` sessions due at `now`; bindings left without sessions go too and
     /// their endpoints return to the allocator.
     pub(crate) fn expire(&mut self, now: Instant, max: usize) -> usize {
@@ -384,6 +392,7 @@ where
         max: usize,
         mut keep: impl FnMut(&SessionEntry<I, O>) -> Option<(u8, Instant)>,
     ) -> usize {
+        self.alloc.poll(now);
         let mut n = 0;
         while n < max {
             let Some((_, e)) = self.store.pop_expired(now) else {

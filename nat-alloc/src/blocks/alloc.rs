@@ -18,6 +18,14 @@ use crate::quota::{self, Bucket};
 use crate::subscriber::InsideAddress;
 
 impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
+    fn poll(&mut self, now: Instant) {
+        Self::poll(self, now);
+    }
+
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.next_timeout()
+    }
+
     fn allocate(
         &mut self,
         now: Instant,

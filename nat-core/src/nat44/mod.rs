@@ -169,7 +169,7 @@ where
 
     /// When the engine next has work: a session or held SYN to expire, or a waiting fragment.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        match (self.state.store.next_expiry(), self.held.next_due()) {
+        match (self.state.poll_timeout(), self.held.next_due()) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         }

@@ -313,7 +313,7 @@ where
     /// out, a waiting fragment to give up on.
     pub fn poll_timeout(&self) -> Option<Instant> {
         [
-            self.state.store.next_expiry(),
+            self.state.poll_timeout(),
             self.held.next_due(),
             self.fragments.next_due(),
         ]
