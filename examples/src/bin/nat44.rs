@@ -15,54 +15,8 @@
 
 use nat_std::config::Config;
 use nat_std::runtime::run_nat44;
-use std::io::Write;
-use std::path::Path;
 use std::process::ExitCode;
 
-const USAGE: &str = "usage: nat44 --config FILE [--check]";
-
-/// A line to stderr; unlike `eprintln!`, no panic when stderr is gone.
-fn say(msg: std::fmt::Arguments<'_>) {
-    let _ = writeln!(std::io::stderr().lock(), "{msg}");
-}
-
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (path, check) = match args
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["--config" | "-c", p] => (p.to_string(), false),
-        ["--config" | "-c", p, "--check"] | ["--check", "--config" | "-c", p] => {
-            (p.to_string(), true)
-        }
-        ["--help" | "-h"] => {
-            let _ = writeln!(std::io::stdout(), "{USAGE}");
-            return ExitCode::SUCCESS;
-        }
-        _ => {
-            say(format_args!("{USAGE}"));
-            return ExitCode::from(2);
-        }
-    };
-    let cfg = match Config::load_validated(Path::new(&path)) {
-        Ok(c) => c,
-        Err(e) => {
-            say(format_args!("nat44: {e}"));
-            return ExitCode::from(2);
-        }
-    };
-    if check {
-        let _ = writeln!(std::io::stdout(), "nat44: {path}: configuration is valid");
-        return ExitCode::SUCCESS;
-    }
-    match run_nat44(&cfg, "nat44") {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            say(format_args!("nat44: exiting: {e}"));
-            ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(1))
-        }
-    }
+    nat_examples::translator_main("nat44", Config::load_validated, run_nat44)
 }
