@@ -33,8 +33,6 @@ use core::time::Duration;
 use cortex_m_rt::entry;
 use critical_section::Mutex;
 use nat_alloc::{PortRange, SimpleAllocator};
-use nat_core::allocator::{AllocError, AllocRequest, PortAllocator};
-use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::nat44::{Nat44, Nat44Config, PrefixList};
 use nat_core::prefix::Prefix;
 use nat_core::session::{FixedStore, SessionStore};
@@ -61,7 +59,7 @@ const INSIDE_ADDRESS: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 type Store = FixedStore<Ipv4Addr, Ipv4Addr, SESSIONS>;
 /// The translator: 16 queued log events, 4 held SYNs, 8 remembered fragment translations and
 /// one fragment waiting for its first (the defaults are sized for a CGN, not a 128 KiB part).
-type Nat = Nat44<&'static mut Store, Ports, 16, 4, 8, 1>;
+type Nat = Nat44<&'static mut Store, &'static mut SimpleAllocator, 16, 4, 8, 1>;
 
 /// The session table, zero-initialised at compile time.
 static STORE: ConstStaticCell<Store> = ConstStaticCell::new(FixedStore::new(SEED));
@@ -101,39 +99,6 @@ enum Status {
     Expiry = 5,
 }
 
-/// The allocator as the engine holds it: a borrow of the one in [`ALLOCATOR`].
-struct Ports(&'static mut SimpleAllocator);
-
-impl PortAllocator<Ipv4Addr, Ipv4Addr> for Ports {
-    fn allocate(
-        &mut self,
-        now: Instant,
-        req: &AllocRequest<Ipv4Addr, Ipv4Addr>,
-    ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        self.0.allocate(now, req)
-    }
-
-    fn reserve(
-        &mut self,
-        now: Instant,
-        proto: L4Proto,
-        inside: Endpoint<Ipv4Addr>,
-        outside: Endpoint<Ipv4Addr>,
-    ) -> Result<(), AllocError> {
-        self.0.reserve(now, proto, inside, outside)
-    }
-
-    fn release(
-        &mut self,
-        now: Instant,
-        proto: L4Proto,
-        inside: Endpoint<Ipv4Addr>,
-        outside: Endpoint<Ipv4Addr>,
-    ) {
-        self.0.release(now, proto, inside, outside)
-    }
-}
-
 #[entry]
 fn main() -> ! {
     let status = match setup().and_then(|()| run()) {
@@ -170,8 +135,8 @@ fn setup() -> Result<(), Status> {
         .try_init_with(|| SimpleAllocator::new(POOL, PortRange::DYNAMIC).ok())
         .and_then(Option::as_mut)
         .ok_or(Status::Setup)?;
-    let nat = Nat44::new(config().ok_or(Status::Setup)?, store, Ports(alloc))
-        .map_err(|_| Status::Setup)?;
+    let nat =
+        Nat44::new(config().ok_or(Status::Setup)?, store, alloc).map_err(|_| Status::Setup)?;
     critical_section::with(|cs| NAT.borrow_ref_mut(cs).replace(nat));
     Ok(())
 }
