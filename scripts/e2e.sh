@@ -208,10 +208,11 @@ test_translation_log() {
 test_sigusr1_dump() {
   kill -USR1 "$(pid_of nat)"
   sleep 0.5
-  sed -n '/=== dump/,/=== end of dump/p' "$STATE/nat.log" | tail -40 >"$STATE/dump.out"
+  sed -n '/=== dump/,/=== end of dump/p' "$STATE/nat.log" | tail -60 >"$STATE/dump.out"
   cat "$STATE/dump.out"
   expect "static binding listed" grep -q "tcp 10.0.0.3:8080 <-> 198.51.100.1:8080 static" "$STATE/dump.out" &&
-    expect "udp binding listed" grep -q "udp 10.0.0.2:[0-9]* <-> 198.51.100.1:" "$STATE/dump.out"
+    expect "udp binding listed" grep -q "udp 10.0.0.2:[0-9]* <-> 198.51.100.1:" "$STATE/dump.out" &&
+    expect "per-subscriber counters listed" grep -Eq "^  10\.0\.0\.2: bindings [0-9]+/[1-9][0-9]*/[0-9]+, sessions" "$STATE/dump.out"
 }
 
 counters() {  # counters [NAME] -> "rx drops replies" from a fresh SIGUSR1 dump of translator NAME

@@ -284,6 +284,41 @@ pub(super) fn write_drops(text: &mut String, drops: &DropCounters) {
 }
 
 /// Up to `limit` lines of bindings and their sessions, for a dump.
+/// Counters per subscriber (inside address), computed on demand from the table: bindings and
+/// sessions per protocol, the busiest `limit` subscribers first.
+fn write_subscribers<I, O, S>(text: &mut String, store: &S, capacity: usize, limit: usize)
+where
+    I: nat_core::flow::IpAddress + Into<std::net::IpAddr>,
+    O: nat_core::flow::IpAddress,
+    S: SessionStore<I, O>,
+{
+    // [bindings tcp, udp, icmp, sessions tcp, udp, icmp] per inside address.
+    let mut per: std::collections::HashMap<I, [u64; 6]> = std::collections::HashMap::new();
+    for_each_binding(store, capacity, |_, entry| {
+        let c = per.entry(entry.key.inside.addr).or_default();
+        let p = entry.key.proto.index();
+        c[p] += 1;
+        c[3 + p] += u64::from(entry.sessions);
+        true
+    });
+    let mut rows: Vec<_> = per.into_iter().collect();
+    rows.sort_by_key(|(a, c)| (std::cmp::Reverse(c[3] + c[4] + c[5]), *a));
+    let _ = writeln!(
+        text,
+        "subscribers: {} (busiest {} shown; bindings and sessions tcp/udp/icmp)",
+        rows.len(),
+        limit.min(rows.len())
+    );
+    for (a, c) in rows.into_iter().take(limit) {
+        let addr: std::net::IpAddr = a.into();
+        let _ = writeln!(
+            text,
+            "  {addr}: bindings {}/{}/{}, sessions {}/{}/{}",
+            c[0], c[1], c[2], c[3], c[4], c[5]
+        );
+    }
+}
+
 pub(super) fn write_table<I, O, S>(
     text: &mut String,
     store: &S,
@@ -297,6 +332,7 @@ pub(super) fn write_table<I, O, S>(
 {
     let ep = |a: I, p: u16| std::net::SocketAddr::new(a.into(), p);
     let epo = |a: O, p: u16| std::net::SocketAddr::new(a.into(), p);
+    write_subscribers(text, store, capacity, limit);
     let _ = writeln!(
         text,
         "table: {} bindings, {} sessions (first {limit} lines):",
