@@ -75,6 +75,9 @@ drop_reasons! {
     BadHeaderLength = "bad_header_length",
     /// The IP length field claims more bytes than arrived.
     BadTotalLength = "bad_total_length",
+    /// The buffer has no room, before or after the packet, for the larger headers of its
+    /// translation: the caller should leave more headroom (`nat_core::siit::HEADROOM`).
+    NoRoom = "no_room",
     /// The IPv4 header checksum is wrong ([RFC 1812 § 5.2.2]).
     ///
     /// [RFC 1812 § 5.2.2]: https://www.rfc-editor.org/rfc/rfc1812#section-5.2.2

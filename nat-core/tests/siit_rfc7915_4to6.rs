@@ -442,3 +442,16 @@ fn rfc7915_6_2_eam_before_rfc6052() {
     let out = run(&Siit::new(c).unwrap(), &p).fwd();
     assert_eq!(&out[24..40], &a6("2001:db8:6::1").octets());
 }
+
+/// IPv4 → IPv6 needs 20 more bytes of header: with neither headroom before the packet nor room
+/// after it, the packet is dropped as `NoRoom`, not mistaken for a truncated one.
+#[test]
+fn translation_without_room_for_the_ipv6_header_is_no_room() {
+    let siit = siit();
+    let mut pkt = udp4(200, true);
+    let len = pkt.len();
+    assert_eq!(
+        siit.translate_4to6(&mut pkt, 0, len),
+        nat_core::verdict::Verdict::Drop(DropReason::NoRoom)
+    );
+}

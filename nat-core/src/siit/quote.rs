@@ -99,7 +99,7 @@ pub(crate) fn plan(q: QuoteIn, o: QuoteOut, buf_len: usize) -> Result<Layout, Dr
     let start = if natural + len <= buf_len {
         natural
     } else {
-        buf_len.checked_sub(len).ok_or(DropReason::Truncated)?
+        buf_len.checked_sub(len).ok_or(DropReason::NoRoom)?
     };
     let rest_out = start + h + o.inner_hdr;
     Ok(Layout {

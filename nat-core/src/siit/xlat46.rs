@@ -195,7 +195,7 @@ pub(crate) fn translate<M: Mapper4to6>(
 
     let hdr = V6_LEN + if frag.is_some() { FRAG_LEN } else { 0 };
     let Some(at) = place(buf, start + h.ihl, payload, hdr) else {
-        return Verdict::Drop(DropReason::Truncated);
+        return Verdict::Drop(DropReason::NoRoom);
     };
     let next = if h.proto == PROTO_ICMP {
         PROTO_ICMPV6
