@@ -17,7 +17,7 @@ use super::file::{
 };
 use nat_core::behavior::{FilteringBehavior, PerProto, Timeouts};
 use nat_core::flow::{Endpoint, L4Proto};
-use nat_core::nat64::{MAX_POOL4, Nat64Config};
+use nat_core::nat64::{ErrorSource, MAX_POOL4, Nat64Config};
 use nat_core::siit::{
     Eam, HairpinMode, Ipv4Prefix as SiitIpv4Prefix, Ipv6Prefix as SiitIpv6Prefix, Pref64,
     SiitConfig, UdpZeroChecksum, XlatConfig,
@@ -155,6 +155,30 @@ pub struct Nat64Section {
     /// Stateful: session table capacity.
     #[serde(default = "default_sessions")]
     pub max_sessions: Spanned<u64>,
+    /// Stateful: probe the IPv6 host of an idle established TCP session before deleting it
+    /// (RFC 6146 § 3.5.2.2).
+    #[serde(default = "yes")]
+    pub tcp_probe: bool,
+    /// Stateful: drop TCP connections started from the IPv4 side (RFC 6146 § 3.5.2.2).
+    #[serde(default)]
+    pub drop_external_tcp: bool,
+    /// Stateful: filter ICMPv6 informational messages other than echo (RFC 6146 § 3.5.3).
+    #[serde(default)]
+    pub filter_icmpv6_informational: bool,
+    /// Stateful: seconds a first fragment's translation serves the rest; at least 2
+    /// (FRAGMENT_MIN, RFC 6146 § 4).
+    #[serde(default = "fragment_secs")]
+    pub fragment_timeout: Spanned<u64>,
+    /// Stateful: source of an ICMPv6 error translated from ICMPv4: "sender" (the error's
+    /// source under pool6) or "quoted-destination" (RFC 6146 § 3.6.1 to the letter).
+    #[serde(default)]
+    pub icmp_error_source: Option<ErrorSourceName>,
+    /// Stateful: average ICMP errors a second the NAT64 sends on its own.
+    #[serde(default = "errors_per_sec")]
+    pub icmp_errors_per_sec: u32,
+    /// Stateful: ICMP errors allowed at once.
+    #[serde(default = "errors_burst")]
+    pub icmp_errors_burst: u32,
     /// Source of the ICMPv4 errors the translator sends.
     #[serde(default)]
     pub ipv4_address: Option<Ipv4Addr>,
@@ -189,6 +213,26 @@ pub struct Nat64Section {
     /// SIIT: explicit address mappings.
     #[serde(default)]
     pub eam: Vec<EamSection>,
+}
+
+/// The source of ICMPv6 errors translated from ICMPv4 ([`ErrorSource`]).
+#[derive(Clone, Copy, Debug, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorSourceName {
+    /// The ICMPv4 error's source, under pool6.
+    Sender,
+    /// The quoted packet's destination, under pool6.
+    QuotedDestination,
+}
+
+fn fragment_secs() -> Spanned<u64> {
+    Spanned::new(0..0, 2)
+}
+fn errors_per_sec() -> u32 {
+    100
+}
+fn errors_burst() -> u32 {
+    50
 }
 
 fn stateful() -> Spanned<Nat64ModeName> {
@@ -489,9 +533,26 @@ impl Nat64File {
                 icmp: secs(&t.icmp),
             },
             hairpinning: n.hairpinning,
+            tcp_probe: n.tcp_probe,
+            drop_external_tcp: n.drop_external_tcp,
+            filter_icmpv6_informational: n.filter_icmpv6_informational,
+            fragment_timeout: secs(&n.fragment_timeout),
+            icmp_error_source: match n.icmp_error_source {
+                Some(ErrorSourceName::QuotedDestination) => ErrorSource::QuotedDestination,
+                Some(ErrorSourceName::Sender) | None => ErrorSource::Sender,
+            },
+            icmp_errors_per_sec: n.icmp_errors_per_sec,
+            icmp_errors_burst: n.icmp_errors_burst,
             xlat,
             ..Nat64Config::default()
         };
+        if *n.fragment_timeout.get_ref() < 2 {
+            return Err(ctx.err(
+                n.fragment_timeout.span(),
+                "nat64.fragment_timeout",
+                "below 2 s (FRAGMENT_MIN, RFC 6146 § 4)".to_string(),
+            ));
+        }
         if let Some(r) = n.inbound_refresh {
             config.inbound_refresh = r;
         }
@@ -657,6 +718,25 @@ outside = "198.51.100.1:8080"
         assert_eq!(s.statics.len(), 1);
         assert_eq!(s.pool4.ports, (1024, 65535));
         assert_eq!(v.runtime.tun_name, "nat64");
+    }
+
+    #[test]
+    fn operator_options_reach_the_engine_and_fragment_floor_is_checked() {
+        let text = GOOD.replace(
+            "[nat64]\n",
+            "[nat64]\ndrop_external_tcp = true\nicmp_error_source = \"quoted-destination\"\nicmp_errors_burst = 7\n",
+        );
+        let v = check(&text).unwrap_or_else(|e| panic!("{e}"));
+        let Nat64Settings::Stateful(s) = v.engine else {
+            panic!("not stateful");
+        };
+        assert!(s.config.drop_external_tcp);
+        assert_eq!(s.config.icmp_error_source, ErrorSource::QuotedDestination);
+        assert_eq!(s.config.icmp_errors_burst, 7);
+        let text = GOOD.replace("[nat64]\n", "[nat64]\nfragment_timeout = 1\n");
+        let e = check(&text).unwrap_err();
+        assert_eq!(e.field, "nat64.fragment_timeout");
+        assert_eq!(e.position.map(|p| p.0), Some(6));
     }
 
     #[test]
