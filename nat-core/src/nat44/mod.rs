@@ -22,10 +22,11 @@ mod fragment;
 mod held;
 mod translate;
 
+pub use crate::fragments::WAITING_BYTES;
 pub use config::{
     ConfigError, IcmpErrorPolicy, MAX_PREFIXES, Nat44Config, PrefixList, UnreachableCode,
 };
-pub use fragment::{FragmentKey, WAITING_BYTES};
+pub use fragment::FragmentKey;
 pub use held::HELD_BYTES;
 
 use crate::allocator::PortAllocator;

@@ -477,7 +477,7 @@ where
                 let until = now + self.config.fragment_timeout;
                 if self
                     .fragments
-                    .wait(key, &buf[start..start + total], until, now)
+                    .wait(key, &buf[start..start + total], now, until)
                 {
                     Verdict::Hold
                 } else {

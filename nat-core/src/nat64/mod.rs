@@ -73,8 +73,8 @@ mod mapper;
 mod path;
 mod reply;
 
+pub use crate::fragments::WAITING_BYTES;
 pub use config::{ErrorSource, FRAGMENT_MIN, MAX_POOL4, Nat64Config, Nat64ConfigError, TCP_EST};
-pub use fragment::WAITING_BYTES;
 pub use held::HELD_BYTES;
 
 use crate::allocator::PortAllocator;
@@ -229,7 +229,7 @@ where
     /// [RFC 6146 § 3.4]: https://www.rfc-editor.org/rfc/rfc6146#section-3.4
     /// [RFC 6146 § 3.5.2.2]: https://www.rfc-editor.org/rfc/rfc6146#section-3.5.2.2
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], start: usize) -> Option<Verdict> {
-        while let Some(len) = self.fragments.take_ready(now, buf.get_mut(start..)?) {
+        while let Some((len, _)) = self.fragments.take_ready(now, buf.get_mut(start..)?) {
             let dir = match buf.get(start).map(|b| b >> 4) {
                 Some(6) => Direction::Outbound,
                 _ => Direction::Inbound,
