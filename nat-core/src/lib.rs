@@ -25,6 +25,7 @@ pub mod checksum;
 pub mod event;
 pub mod flow;
 mod fragments;
+mod held;
 pub mod icmp_error;
 pub mod nat44;
 pub mod nat46;

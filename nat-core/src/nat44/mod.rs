@@ -201,7 +201,7 @@ where
             }
             return Some(v);
         }
-        while let Some(len) = self.held.take_due(now, out_slice(buf, start)?) {
+        while let Some((len, ())) = self.held.take_due(now, out_slice(buf, start)?) {
             if !self.config.answer_unsolicited_syn {
                 self.counters.drops.bump(DropReason::Filtered);
                 continue;

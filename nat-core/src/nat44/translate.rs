@@ -338,7 +338,7 @@ where
                     // never be answered: then dropping it now is as silent).
                     let until = now + self.config.timeouts.tcp_syn_hold;
                     if icmp_error::may_answer(info)
-                        && self.held.hold(key, &buf[start..start + len], until)
+                        && self.held.hold(key, &buf[start..start + len], (), until)
                     {
                         return Verdict::Hold;
                     }

@@ -10,10 +10,6 @@
 //! [RFC 6146 § 3.5.2.2]: https://www.rfc-editor.org/rfc/rfc6146#section-3.5.2.2
 //! [RFC 6146 § 5.3]: https://www.rfc-editor.org/rfc/rfc6146#section-5.3
 
-use crate::flow::FlowKey;
-use crate::time::Instant;
-use core::net::Ipv4Addr;
-
 /// Bytes kept of a stored SYN: the IP header with options or extension headers and a TCP
 /// header with options, enough for the quote of the ICMP error that may follow. Longer SYNs
 /// are quoted cut.
@@ -30,94 +26,16 @@ pub(crate) enum HeldFamily {
     V6,
 }
 
-#[derive(Clone, Copy, Debug)]
-struct Held {
-    /// The SYN's key as the IPv4 side sees it (Z:z → T:t).
-    key: FlowKey<Ipv4Addr>,
-    until: Instant,
-    family: HeldFamily,
-    len: u8,
-    bytes: [u8; HELD_BYTES],
-}
-
-/// The stored SYNs.
-#[derive(Clone, Debug)]
-pub(crate) struct HeldSyns<const H: usize> {
-    slots: [Option<Held>; H],
-}
-
-impl<const H: usize> HeldSyns<H> {
-    pub(crate) const fn new() -> Self {
-        HeldSyns { slots: [None; H] }
-    }
-
-    /// Stores the SYN `pkt` with IPv4 key `key` until `until`; `false` when every slot is
-    /// taken. A retransmission of a stored SYN keeps the first one's deadline.
-    pub(crate) fn hold(
-        &mut self,
-        key: FlowKey<Ipv4Addr>,
-        pkt: &[u8],
-        family: HeldFamily,
-        until: Instant,
-    ) -> bool {
-        if self.slots.iter().flatten().any(|h| h.key == key) {
-            return true;
-        }
-        let Some(slot) = self.slots.iter_mut().find(|s| s.is_none()) else {
-            return false;
-        };
-        let len = pkt.len().min(HELD_BYTES);
-        let mut bytes = [0; HELD_BYTES];
-        bytes[..len].copy_from_slice(&pkt[..len]);
-        *slot = Some(Held {
-            key,
-            until,
-            family,
-            len: len as u8,
-            bytes,
-        });
-        true
-    }
-
-    /// Forgets the SYN stored for `key`: a V6 SYN claimed the connection.
-    pub(crate) fn claim(&mut self, key: &FlowKey<Ipv4Addr>) -> bool {
-        for s in &mut self.slots {
-            if s.is_some_and(|h| h.key == *key) {
-                *s = None;
-                return true;
-            }
-        }
-        false
-    }
-
-    /// Takes one SYN whose time ran out at `now`, copying its bytes to the start of `out`;
-    /// returns their length and family. A SYN that does not fit in `out` is dropped.
-    pub(crate) fn take_due(&mut self, now: Instant, out: &mut [u8]) -> Option<(usize, HeldFamily)> {
-        let slot = self
-            .slots
-            .iter_mut()
-            .find(|s| s.is_some_and(|h| h.until <= now))?;
-        let h = slot.take()?;
-        let len = usize::from(h.len).min(out.len());
-        out[..len].copy_from_slice(&h.bytes[..len]);
-        Some((len, h.family))
-    }
-
-    /// When the next stored SYN runs out.
-    pub(crate) fn next_due(&self) -> Option<Instant> {
-        self.slots.iter().flatten().map(|h| h.until).min()
-    }
-
-    /// SYNs stored.
-    pub(crate) fn len(&self) -> usize {
-        self.slots.iter().flatten().count()
-    }
-}
+/// The stored V4 SYNs of the NAT64, tagged with the family they were stored in.
+pub(crate) type HeldSyns<const H: usize> = crate::held::HeldPackets<HeldFamily, H, HELD_BYTES>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::flow::FlowKey;
     use crate::flow::{Endpoint, L4Proto};
+    use crate::time::Instant;
+    use core::net::Ipv4Addr;
 
     fn key(p: u16) -> FlowKey<Ipv4Addr> {
         FlowKey::new(
