@@ -556,3 +556,23 @@ fn rfc4787_req_14a_orphan_fragment_flood_bounded() {
         Verdict::Hold
     );
 }
+
+/// CK-768-NONE: a UDP datagram sent without checksum (0, RFC 768) leaves the NAT with 0, not
+/// with an incremental update that would fabricate a wrong checksum; both directions.
+#[test]
+fn ck_768_none_udp_without_checksum_stays_zero() {
+    let mut nat = nat();
+    let mut pkt = udp(ep(x1(), 40000), ep(y1(), 53), b"no checksum");
+    pkt[26] = 0;
+    pkt[27] = 0;
+    let o = out(&mut nat, 0.0, &pkt);
+    assert_eq!(&o[26..28], &[0, 0]);
+    assert_eq!(&o[12..16], &outside_addr().octets());
+    let (src, _) = endpoints(&o);
+    let mut reply = udp(ep(y1(), 53), src, b"reply");
+    reply[26] = 0;
+    reply[27] = 0;
+    let i = inb(&mut nat, 1.0, &reply);
+    assert_eq!(&i[26..28], &[0, 0]);
+    assert_eq!(&i[16..20], &x1().octets());
+}

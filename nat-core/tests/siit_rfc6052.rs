@@ -146,3 +146,18 @@ fn rfc6052_4_2_wkp_checksum_neutral() {
     assert_eq!(be16(&out, 26), be16(&p, 46));
     assert!(checksums_ok_v4(&out));
 }
+
+/// 6052-§2.2-1: the Well-Known Prefix exists only as a /96; 64:ff9b:: with another allowed
+/// length is refused rather than taken for a Network-Specific Prefix.
+#[test]
+fn rfc6052_2_2_1_well_known_prefix_only_as_96() {
+    let wkp: std::net::Ipv6Addr = "64:ff9b::".parse().unwrap();
+    for len in [32, 40, 48, 56, 64] {
+        assert_eq!(
+            Pref64::new(wkp, len),
+            Err(Pref64Error::WellKnownNot96),
+            "/{len}"
+        );
+    }
+    assert_eq!(Pref64::new(wkp, 96), Ok(Pref64::WELL_KNOWN));
+}

@@ -344,3 +344,17 @@ fn rfc7757_b_intrinsic_hairpin() {
     assert_eq!(out[7], 63);
     assert!(l4_ok_v6(&out));
 }
+
+/// CK-8200-RX (RFC 8200 § 8.1): an IPv6 receiver discards UDP with a zero checksum, so the
+/// translator does not turn one into an IPv4 datagram.
+#[test]
+fn ck_8200_rx_ipv6_udp_with_zero_checksum_dropped() {
+    let mut pkt = udp6(100);
+    // UDP checksum at 40 + 6.
+    pkt[46] = 0;
+    pkt[47] = 0;
+    match run(&siit(), &pkt) {
+        Out::Drop(r) => assert_eq!(r, DropReason::UdpZeroChecksum),
+        _ => panic!("translated an IPv6 UDP datagram without checksum"),
+    }
+}

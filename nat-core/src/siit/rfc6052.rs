@@ -28,6 +28,11 @@ pub enum Pref64Error {
     ///
     /// [RFC 6052 § 2.2]: https://www.rfc-editor.org/rfc/rfc6052#section-2.2
     NonZeroU,
+    /// The Well-Known Prefix `64:ff9b::` with a length other than 96 ([RFC 6052 § 2.1]: the
+    /// WKP is only the /96).
+    ///
+    /// [RFC 6052 § 2.1]: https://www.rfc-editor.org/rfc/rfc6052#section-2.1
+    WellKnownNot96,
 }
 
 impl core::fmt::Display for Pref64Error {
@@ -36,6 +41,9 @@ impl core::fmt::Display for Pref64Error {
             Pref64Error::BadLength(l) => write!(f, "prefix length /{l} is not 32/40/48/56/64/96"),
             Pref64Error::HostBitsSet => f.write_str("bits beyond the prefix length are set"),
             Pref64Error::NonZeroU => f.write_str("bits 64-71 of a /96 prefix must be zero"),
+            Pref64Error::WellKnownNot96 => {
+                f.write_str("64:ff9b:: is the Well-Known Prefix only as a /96")
+            }
         }
     }
 }
@@ -94,6 +102,9 @@ impl Pref64 {
         }
         if len == 96 && bytes[U_OCTET] != 0 {
             return Err(Pref64Error::NonZeroU);
+        }
+        if len != 96 && bytes[0] == 0 && bytes[1] == 0x64 && bytes[2] == 0xff && bytes[3] == 0x9b {
+            return Err(Pref64Error::WellKnownNot96);
         }
         Ok(Pref64 { prefix: bytes, len })
     }

@@ -110,6 +110,11 @@ pub fn translate_6to4<M: Mapper6to4 + Mapper4to6>(
         }
         PROTO_TCP if !later && l4.len() < 20 => return Verdict::Drop(DropReason::Truncated),
         PROTO_UDP if !later && l4.len() < 8 => return Verdict::Drop(DropReason::Truncated),
+        // RFC 8200 § 8.1: an IPv6 receiver discards UDP without checksum; translating it
+        // would hand the IPv4 side a datagram no IPv6 host could have sent.
+        PROTO_UDP if !later && l4[6..8] == [0, 0] => {
+            return Verdict::Drop(DropReason::UdpZeroChecksum);
+        }
         _ => {}
     }
 
