@@ -185,7 +185,7 @@ impl<'a, I: InsideAddress> DeterministicMap<'a, I> {
         }
         let v = self.base | u128::from(k).checked_shl(self.sub_shift).unwrap_or(0);
         let v = v << (128 - self.width);
-        Some(I::from_bytes16(v.to_be_bytes()))
+        Some(I::from_bytes(v.to_be_bytes()))
     }
 
     fn range_of(&self, k: u32) -> Option<(u32, u32)> {

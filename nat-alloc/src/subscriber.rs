@@ -12,51 +12,15 @@
 //!
 //! [RFC 6888]: https://www.rfc-editor.org/rfc/rfc6888#section-3
 
-use core::net::{Ipv4Addr, Ipv6Addr};
-
 use nat_core::flow::IpAddress;
 
 use crate::hash::{SecretKey, mix, reduce};
 use crate::quota::Bucket;
 
-/// An inside address type this crate can mask into a subscriber prefix and rebuild from bytes:
-/// [`Ipv4Addr`] (NAT44) or [`Ipv6Addr`] (NAT64).
-///
-/// `nat_core::flow::IpAddress` has no constructor from bytes; this adds one (see the crate
-/// docs for the proposed change to nat-core).
-pub trait InsideAddress: IpAddress + sealed::Sealed {
-    /// The address whose first [`IpAddress::LEN`] bytes are `b[..LEN]`.
-    fn from_bytes16(b: [u8; 16]) -> Self;
-
-    /// The address with every bit past `len` cleared: the subscriber's prefix.
-    fn masked(&self, len: u8) -> Self {
-        let mut b = self.bytes();
-        let len = usize::from(len);
-        for (i, byte) in b.iter_mut().enumerate() {
-            let keep = len.saturating_sub(i * 8).min(8);
-            *byte &= !(0xffu8.checked_shr(keep as u32).unwrap_or(0));
-        }
-        Self::from_bytes16(b)
-    }
-}
-
-impl InsideAddress for Ipv4Addr {
-    fn from_bytes16(b: [u8; 16]) -> Self {
-        Ipv4Addr::new(b[0], b[1], b[2], b[3])
-    }
-}
-
-impl InsideAddress for Ipv6Addr {
-    fn from_bytes16(b: [u8; 16]) -> Self {
-        Ipv6Addr::from(b)
-    }
-}
-
-mod sealed {
-    pub trait Sealed {}
-    impl Sealed for core::net::Ipv4Addr {}
-    impl Sealed for core::net::Ipv6Addr {}
-}
+/// An inside address type the policies serve: [`Ipv4Addr`](core::net::Ipv4Addr) (NAT44) or
+/// [`Ipv6Addr`](core::net::Ipv6Addr) (NAT64),
+/// which nat-core's [`IpAddress`] can mask into a subscriber prefix and rebuild from bytes.
+pub use nat_core::flow::IpAddress as InsideAddress;
 
 /// "No value" for the `u32` indexes of records (addresses, blocks).
 pub(crate) const NONE: u32 = u32::MAX;
@@ -266,6 +230,7 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::net::{Ipv4Addr, Ipv6Addr};
     use std::vec;
 
     #[test]

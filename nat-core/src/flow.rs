@@ -51,8 +51,22 @@ pub trait IpAddress: Copy + Eq + Ord + Hash + Debug + sealed::Sealed {
     const ICMP_PROTOCOL: u8;
     /// The unspecified address (all zero).
     const UNSPECIFIED: Self;
-    /// The address as bytes in network order.
+    /// The address as bytes in network order (the first [`LEN`](Self::LEN) of 16).
     fn bytes(&self) -> [u8; 16];
+    /// The address whose bytes are the first [`LEN`](Self::LEN) of `b`.
+    fn from_bytes(b: [u8; 16]) -> Self;
+
+    /// The address with every bit past `len` cleared: its prefix of that length.
+    #[must_use]
+    fn masked(&self, len: u8) -> Self {
+        let mut b = self.bytes();
+        let len = usize::from(len);
+        for (i, byte) in b.iter_mut().enumerate() {
+            let keep = len.saturating_sub(i * 8).min(8);
+            *byte &= !(0xffu8.checked_shr(keep as u32).unwrap_or(0));
+        }
+        Self::from_bytes(b)
+    }
 }
 
 impl IpAddress for Ipv4Addr {
@@ -64,6 +78,9 @@ impl IpAddress for Ipv4Addr {
         b[..4].copy_from_slice(&self.octets());
         b
     }
+    fn from_bytes(b: [u8; 16]) -> Self {
+        Ipv4Addr::new(b[0], b[1], b[2], b[3])
+    }
 }
 
 impl IpAddress for Ipv6Addr {
@@ -72,6 +89,9 @@ impl IpAddress for Ipv6Addr {
     const UNSPECIFIED: Self = Ipv6Addr::UNSPECIFIED;
     fn bytes(&self) -> [u8; 16] {
         self.octets()
+    }
+    fn from_bytes(b: [u8; 16]) -> Self {
+        Ipv6Addr::from(b)
     }
 }
 

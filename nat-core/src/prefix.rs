@@ -26,7 +26,7 @@ impl<A: IpAddress> Prefix<A> {
             return Err(PrefixError::TooLong);
         }
         let p = Prefix { addr, len };
-        if p.masked(addr) != addr.bytes() {
+        if addr.masked(len) != addr {
             return Err(PrefixError::HostBitsSet);
         }
         Ok(p)
@@ -47,19 +47,9 @@ impl<A: IpAddress> Prefix<A> {
         self.len == 0
     }
 
-    fn masked(&self, a: A) -> [u8; 16] {
-        let mut b = a.bytes();
-        let len = usize::from(self.len);
-        for (i, byte) in b.iter_mut().enumerate() {
-            let bits = len.saturating_sub(i * 8).min(8);
-            *byte &= if bits == 0 { 0 } else { 0xffu8 << (8 - bits) };
-        }
-        b
-    }
-
     /// Whether `a` lies in the prefix.
     pub fn contains(&self, a: A) -> bool {
-        self.masked(a) == self.addr.bytes()
+        a.masked(self.len) == self.addr
     }
 }
 
