@@ -116,8 +116,7 @@ where
         flags: TcpFlags,
     ) -> Result<SessionEntry<I, O>, DropReason> {
         if let Some(s) = self.store.find_inside(hash, key) {
-            self.refresh(now, s, Direction::Outbound, flags);
-            return self.store.session(s).copied().ok_or(DropReason::NoMapping);
+            return self.refresh(now, s, Direction::Outbound, flags);
         }
         if key.proto == L4Proto::Tcp && !flags.contains(TcpFlags::SYN) {
             return Err(DropReason::NoMapping);
@@ -163,8 +162,7 @@ where
         flags: TcpFlags,
     ) -> Result<SessionEntry<I, O>, DropReason> {
         if let Some(s) = self.store.find_outside(hash, key) {
-            self.refresh(now, s, Direction::Inbound, flags);
-            return self.store.session(s).copied().ok_or(DropReason::NoMapping);
+            return self.refresh(now, s, Direction::Inbound, flags);
         }
         let bib = self
             .store
@@ -341,11 +339,20 @@ where
         }
     }
 
-    /// Advances a session's TCP state and timer for a packet from `dir`.
-    fn refresh(&mut self, now: Instant, s: SessionRef, dir: Direction, flags: TcpFlags) {
-        let Some(e) = self.store.session(s).copied() else {
-            return;
-        };
+    /// Advances a session's TCP state and timer for a packet from `dir`; returns the session
+    /// as it now is, so the packet path reads it once.
+    fn refresh(
+        &mut self,
+        now: Instant,
+        s: SessionRef,
+        dir: Direction,
+        flags: TcpFlags,
+    ) -> Result<SessionEntry<I, O>, DropReason> {
+        let e = self
+            .store
+            .session(s)
+            .copied()
+            .ok_or(DropReason::NoMapping)?;
         let (state, refresh) = match e.proto {
             L4Proto::Tcp => {
                 let (st, r) = TcpState::from_u8(e.state).next(dir, flags);
@@ -367,6 +374,11 @@ where
         if state != e.state || expires != e.expires {
             let _ = self.store.update(s, state, expires);
         }
+        Ok(SessionEntry {
+            state,
+            expires,
+            ..e
+        })
     }
 
     /// When the state next has timer work: a session to expire or an allocator timer.
