@@ -118,6 +118,18 @@ write_config "$STATE/determ.toml" "
 mode = \"deterministic\"
 ports_per_subscriber = 252" nostatic
 
+# Two queues, two workers: A (10.0.0.2) hashes to worker 0, B (10.0.0.3) to worker 1; worker 0
+# owns ports 1024-33279, worker 1 33280-65535. B's static mapping is on worker 1's side, so A
+# reaching it is a hairpin between workers both ways.
+write_config "$STATE/sharded.toml" "" nostatic
+sed -i 's/^name = "'"$TUN"'"$/&\nqueues = 2/' "$STATE/sharded.toml"
+cat >>"$STATE/sharded.toml" <<EOF
+[[static]]
+proto = "tcp"
+inside = "10.0.0.3:8080"
+outside = "198.51.100.1:40000"
+EOF
+
 # ---- tests -------------------------------------------------------------------------------
 test_usage() {
   local rc=0
@@ -291,6 +303,51 @@ test_mode() {  # test_mode CONFIG LOG-PATTERN
   if [[ -n $2 ]]; then grep -q "$2" "$STATE/xlat.log" || { echo "no '$2' log record"; ok=1; }; fi
   nat_stop nat || { echo "bad exit"; ok=1; }
   return $ok
+}
+
+# sharded_udp_flows NS FIRST-PORT LAST-PORT : 30 UDP flows from NS; every echo must come back,
+# translated to a pool port in the slice of the subscriber's worker
+sharded_udp_flows() {
+  local ns=$1 lo=$2 hi=$3 i out port
+  for i in $(seq 1 30); do
+    out=$(nsx "$ns" $TOOL udp-request "$OUT_IP" 7 "shard-$i" $((42000 + i))) || { echo "flow $i: $out"; return 1; }
+    port=$(sed -nE "s/^echo $POOL_IP:([0-9]+) shard-$i$/\1/p" <<<"$out")
+    [[ -n $port ]] || { echo "flow $i not translated: $out"; return 1; }
+    ((port >= lo && port <= hi)) || { echo "flow $i got port $port, outside $lo-$hi"; return 1; }
+  done
+  echo "30 flows from $ns, all on ports $lo-$hi"
+}
+
+test_sharded_flows() {
+  sharded_udp_flows "$NS_A" 1024 33279 && sharded_udp_flows "$NS_B" 33280 65535 &&
+    nsx "$NS_A" ping -c 2 -i 0.2 -W 2 "$OUT_IP" && nsx "$NS_B" ping -c 2 -i 0.2 -W 2 "$OUT_IP"
+}
+
+test_sharded_hairpin_between_workers() {
+  head -c 300000 /dev/urandom >"$STATE/hp2.bin"
+  local want got line
+  want=$(sha256sum "$STATE/hp2.bin" | cut -d' ' -f1)
+  got=$(nsx "$NS_A" $TOOL tcp-send "$POOL_IP" 40000 "$STATE/hp2.bin") || return 1
+  line=$(tail -1 "$STATE/sink-b.txt")
+  echo "B's log: $line"
+  expect "B saw A as a pool address of worker 0's slice, same digest" \
+    grep -Eq "^peer $POOL_IP:([1-9][0-9]{3}|[12][0-9]{4}|3[0-2][0-9]{3}) bytes 300000 sha256 $want$" <<<"$line" &&
+    expect "digest" test "$got" = "$want"
+}
+
+test_sharded_handoffs_counted() {
+  kill -USR1 "$(pid_of nat)"
+  sleep 0.5
+  local lines out=0 dropped=0 l
+  lines=$(grep -E '=== dump at .*handoff' "$STATE/nat.log" | tail -2)
+  echo "$lines"
+  expect "two workers dumped" test "$(grep -c handoff <<<"$lines")" -eq 2 || return 1
+  while read -r l; do
+    out=$((out + $(sed -E 's/.*handoff out ([0-9]+) .*/\1/' <<<"$l")))
+    dropped=$((dropped + $(sed -E 's/.*handoff out [0-9]+ in [0-9]+ dropped ([0-9]+) .*/\1/' <<<"$l")))
+  done <<<"$lines"
+  echo "handed off $out packets between workers, $dropped dropped"
+  expect "packets were handed between workers" test "$out" -gt 0 && expect "none dropped" test "$dropped" -eq 0
 }
 
 # ---- NAT64 ---------------------------------------------------------------------------------
@@ -567,6 +624,15 @@ if nat_start nat "$STATE/quota.toml"; then
   run sigterm_clean_shutdown test_clean_shutdown
 else
   run translator_starts_with_quota false
+fi
+if nat_start nat "$STATE/sharded.toml"; then
+  run sharded_two_workers_udp_flows_in_their_port_slices test_sharded_flows
+  run sharded_hairpin_between_workers_sha256 test_sharded_hairpin_between_workers
+  run sharded_tcp_transfer_sha256 test_tcp_transfer_sha256
+  run sharded_handoffs_counted_none_dropped test_sharded_handoffs_counted
+  run sharded_sigterm_clean_shutdown test_clean_shutdown
+else
+  run sharded_translator_starts false
 fi
 run port_block_mode_translates_and_logs_blocks test_mode blocks.toml "PORT-BLOCK-ALLOC"
 run deterministic_mode_translates test_mode determ.toml ""

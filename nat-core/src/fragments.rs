@@ -29,16 +29,19 @@ struct Waiting<K> {
 }
 
 /// First-fragment translations `M` remembered under keys `K` (`F` of them), and fragments
-/// waiting for their first (`W`).
+/// waiting for their first (`W`). Lookups scan: keep `F` and `W` small (tens). Public so that
+/// a runtime can follow a datagram's first fragment the same way (e.g. to the worker thread
+/// that translated it).
 #[derive(Clone, Debug)]
-pub(crate) struct FragmentTable<K, M, const F: usize, const W: usize> {
+pub struct FragmentTable<K, M, const F: usize, const W: usize> {
     entries: [Option<Entry<K, M>>; F],
     waiting: [Option<Waiting<K>>; W],
     next_victim: usize,
 }
 
 impl<K: Copy + Eq, M: Copy, const F: usize, const W: usize> FragmentTable<K, M, F, W> {
-    pub(crate) const fn new() -> Self {
+    /// An empty table.
+    pub const fn new() -> Self {
         FragmentTable {
             entries: [None; F],
             waiting: [None; W],
@@ -48,7 +51,7 @@ impl<K: Copy + Eq, M: Copy, const F: usize, const W: usize> FragmentTable<K, M, 
 
     /// Remembers the translation of a first fragment. A full table loses an entry, chosen
     /// round robin: a stale translation only costs its later fragments.
-    pub(crate) fn remember(&mut self, key: K, map: M, now: Instant, until: Instant) {
+    pub fn remember(&mut self, key: K, map: M, now: Instant, until: Instant) {
         if F == 0 {
             return;
         }
@@ -65,7 +68,7 @@ impl<K: Copy + Eq, M: Copy, const F: usize, const W: usize> FragmentTable<K, M, 
     }
 
     /// The translation of a later fragment.
-    pub(crate) fn lookup(&self, key: &K, now: Instant) -> Option<M> {
+    pub fn lookup(&self, key: &K, now: Instant) -> Option<M> {
         self.entries
             .iter()
             .flatten()
@@ -74,7 +77,7 @@ impl<K: Copy + Eq, M: Copy, const F: usize, const W: usize> FragmentTable<K, M, 
     }
 
     /// Keeps a fragment whose first has not come yet; `false` if it does not fit.
-    pub(crate) fn wait(&mut self, key: K, pkt: &[u8], now: Instant, until: Instant) -> bool {
+    pub fn wait(&mut self, key: K, pkt: &[u8], now: Instant, until: Instant) -> bool {
         let Ok(len) = u16::try_from(pkt.len()) else {
             return false;
         };
@@ -101,7 +104,7 @@ impl<K: Copy + Eq, M: Copy, const F: usize, const W: usize> FragmentTable<K, M, 
 
     /// Takes a waiting fragment whose translation is now known, copying it to the start of
     /// `out`; returns its length and the translation. Expired ones are forgotten on the way.
-    pub(crate) fn take_ready(&mut self, now: Instant, out: &mut [u8]) -> Option<(usize, M)> {
+    pub fn take_ready(&mut self, now: Instant, out: &mut [u8]) -> Option<(usize, M)> {
         for i in 0..W {
             let Some(w) = self.waiting[i] else { continue };
             if w.until <= now {
@@ -120,12 +123,18 @@ impl<K: Copy + Eq, M: Copy, const F: usize, const W: usize> FragmentTable<K, M, 
     }
 
     /// When the next waiting fragment times out.
-    pub(crate) fn next_due(&self) -> Option<Instant> {
+    pub fn next_due(&self) -> Option<Instant> {
         self.waiting.iter().flatten().map(|w| w.until).min()
     }
 
     /// Fragments waiting for their first.
-    pub(crate) fn waiting_count(&self) -> usize {
+    pub fn waiting_count(&self) -> usize {
         self.waiting.iter().flatten().count()
+    }
+}
+
+impl<K: Copy + Eq, M: Copy, const F: usize, const W: usize> Default for FragmentTable<K, M, F, W> {
+    fn default() -> Self {
+        Self::new()
     }
 }

@@ -24,7 +24,7 @@ pub mod behavior;
 pub mod checksum;
 pub mod event;
 pub mod flow;
-mod fragments;
+pub mod fragments;
 mod held;
 pub mod icmp_error;
 pub mod nat44;

@@ -247,6 +247,48 @@ fn rfc4787_req_9_hairpinning_udp() {
     assert_eq!(nat.counters().hairpinned, 2);
 }
 
+/// The second half of a hairpin under `hairpin_handoff`: what a sharded runtime does with a
+/// packet one shard returned with a pool destination.
+fn hairpin(nat: &mut Nat, now_s: f64, pkt: &[u8]) -> Vec<u8> {
+    let mut buf = vec![0u8; HEADROOM + pkt.len() + 600];
+    buf[HEADROOM..HEADROOM + pkt.len()].copy_from_slice(pkt);
+    match nat.hairpin(at(now_s), &mut buf, HEADROOM, pkt.len()) {
+        Verdict::Forward { start, len } => buf[start..start + len].to_vec(),
+        v => panic!("hairpin not forwarded: {v:?}"),
+    }
+}
+
+#[test]
+fn rfc4787_req_9_hairpinning_between_shards() {
+    // Two translators, as two worker threads own two sets of subscribers: X1 is A's, X2 is
+    // B's. Neither loops the packet itself; the owner of the destination finishes it.
+    let mut c = config();
+    c.hairpin_handoff = true;
+    let mut a = nat_with(c.clone(), TestAlloc::new(&[outside_addr()], 10));
+    let mut b = nat_with(c, TestAlloc::new(&[outside_addr()], 10));
+    out(&mut b, 0.0, &udp(ep(x2(), 6000), ep(y1(), 3478), b""));
+    let half = out(&mut a, 1.0, &udp(ep(x1(), 5000), xp(6000), b"to x2"));
+    assert_eq!(
+        endpoints(&half),
+        (xp(5000), xp(6000)),
+        "A translated it out only"
+    );
+    assert_eq!(a.counters().hairpinned, 1);
+    let h = hairpin(&mut b, 1.0, &half);
+    assert_eq!(h, hop(&udp(xp(5000), ep(x2(), 6000), b"to x2")));
+    assert!(checksums_valid(&h));
+    // And back through B, finished by A.
+    let half = out(&mut b, 2.0, &udp(ep(x2(), 6000), xp(5000), b"to x1"));
+    let back = hairpin(&mut a, 2.0, &half);
+    assert_eq!(back, hop(&udp(xp(6000), ep(x1(), 5000), b"to x1")));
+    // A shard that does not own the destination refuses it, never misdelivers it.
+    let mut buf = vec![0u8; HEADROOM + 100];
+    let stray = udp(xp(5000), xp(7000), b"");
+    buf[HEADROOM..HEADROOM + stray.len()].copy_from_slice(&stray);
+    let v = a.hairpin(at(3.0), &mut buf, HEADROOM, stray.len());
+    assert!(matches!(v, Verdict::Drop(_)), "{v:?}");
+}
+
 #[test]
 fn rfc4787_req_9a_hairpinned_source_is_external_endpoint() {
     let mut nat = nat();

@@ -139,6 +139,19 @@ impl TranslationLog {
         })
     }
 
+    /// Another sending side of the same log, for another worker: its records go to the same
+    /// queue and writer thread; it counts its own drops. The writer finishes when every
+    /// handle is dropped and [`finish`](Self::finish) is called on the first.
+    pub fn handle(&self) -> TranslationLog {
+        TranslationLog {
+            tx: self.tx.clone(),
+            events: self.events,
+            dropped: 0,
+            stats: Arc::clone(&self.stats),
+            writer: None,
+        }
+    }
+
     /// Whether a record is logged. The engine reports exhaustion per refused packet, the
     /// allocator once until the subscriber frees a port: only the latter is logged, except
     /// with [`LogEvents::All`].

@@ -5,13 +5,11 @@
 //!
 //! With `IFF_MULTI_QUEUE` the kernel spreads packets over the queues by flow hash, one worker
 //! thread per queue. That suits stateless translation (SIIT): any worker can translate any
-//! packet. A stateful NAT44 cannot shard its state that way: the kernel hashes the outbound
-//! packet of a flow (inside addresses) and its reply (outside addresses, after translation)
-//! independently, so the reply lands on an arbitrary queue whose worker does not hold the
-//! session. Sharding would need the outside port space split per worker plus either eBPF queue
-//! steering (`TUNSETSTEERINGEBPF`) or a hand-off between workers. Until then the NAT44 runtime
-//! opens **one queue with one worker**, which owns its translator outright: no lock on the
-//! packet path, rather than a shared lock on every packet.
+//! packet. A stateful NAT44 shards its state instead: each worker owns a set of subscribers
+//! and a slice of the outside ports ([`crate::runtime::shard`]), and a worker that reads a
+//! packet another owns hands it over without a lock ([`crate::runtime::mesh`]): the kernel
+//! hashes the outbound packet of a flow (inside addresses) and its reply (outside addresses,
+//! after translation) independently, so the reply may land on any queue.
 
 use std::io;
 use std::time::Duration;

@@ -113,6 +113,16 @@ pub struct Nat44Config {
     /// [RFC 5382]: https://www.rfc-editor.org/rfc/rfc5382
     /// [RFC 5508]: https://www.rfc-editor.org/rfc/rfc5508
     pub hairpinning: bool,
+    /// Leave the second half of hairpinning to the caller: a packet from the inside to an
+    /// outside address of the pool is translated out and returned as `Forward` (or an owed
+    /// error about a hairpinned packet as `Reply`) with its pool destination, and the caller
+    /// hands it to [`Nat44::hairpin`](super::Nat44::hairpin) of the translator that owns that
+    /// outside endpoint. For a runtime that shards its subscribers over several translators,
+    /// so that hairpinning ([RFC 4787] REQ-9) works between shards. Off: the translator loops
+    /// the packet back itself.
+    ///
+    /// [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787
+    pub hairpin_handoff: bool,
     /// Inside subscriber ranges: outbound packets from any other source are dropped
     /// (draft-nishitani-cgn § 9, no spoofing of another subscriber's 3-tuple). Empty: any.
     pub inside_prefixes: PrefixList,
@@ -152,6 +162,7 @@ impl Default for Nat44Config {
             timeouts: Timeouts::default(),
             inbound_refresh: false,
             hairpinning: true,
+            hairpin_handoff: false,
             inside_prefixes: PrefixList::new(),
             outside_prefixes: PrefixList::new(),
             passthrough: PrefixList::new(),

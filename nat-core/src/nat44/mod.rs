@@ -134,6 +134,22 @@ where
         v
     }
 
+    /// The second half of hairpinning under [`Nat44Config::hairpin_handoff`]: translates a
+    /// packet that [`process`](Self::process) or [`poll_transmit`](Self::poll_transmit) of this
+    /// or another shard's translator returned with a destination in the pool, as if it came
+    /// from the outside with its sender's outside endpoint as source ([RFC 4787] REQ-9,
+    /// [RFC 5508] REQ-7). The TTL is not decremented a second time.
+    ///
+    /// [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787
+    /// [RFC 5508]: https://www.rfc-editor.org/rfc/rfc5508
+    pub fn hairpin(&mut self, now: Instant, buf: &mut [u8], start: usize, len: usize) -> Verdict {
+        let v = self.inbound(now, buf, start, len, true);
+        if let Verdict::Drop(r) = v {
+            self.counters.drops.bump(r);
+        }
+        v
+    }
+
     /// Translates a burst of packets from `dir`, each `(buffer, start, len)`, writing one
     /// verdict per packet into `verdicts`. Every packet is parsed and its key hashed first, with
     /// a prefetch hint to the store, and only then translated, so that the cache misses of the
@@ -231,7 +247,8 @@ where
                 // The SYN came from an inside host through the hairpin: its error goes back
                 // the same way, to the host (RFC 5508 REQ-7).
                 Verdict::Reply { start, len }
-                    if dst_addr(buf, start).is_some_and(|a| self.config.is_outside(a)) =>
+                    if !self.config.hairpin_handoff
+                        && dst_addr(buf, start).is_some_and(|a| self.config.is_outside(a)) =>
                 {
                     let v = self.inbound(now, buf, start, len, true);
                     if let Verdict::Drop(r) = v {

@@ -309,7 +309,11 @@ where
             // RFC 4787 REQ-9: the packet goes back in as if it came from the outside, with
             // the outside endpoint of its sender as source.
             self.counters.hairpinned += 1;
-            return self.inbound(now, buf, start, total, true);
+            if !self.config.hairpin_handoff {
+                return self.inbound(now, buf, start, total, true);
+            }
+            // One hop in all: the TTL goes down when the owner of the destination forwards it.
+            return Verdict::Forward { start, len: total };
         }
         self.forward(buf, start, total)
     }
@@ -396,7 +400,11 @@ where
         self.counters.icmp_errors_translated += 1;
         if self.config.is_outside(info.dst) && self.config.hairpinning {
             self.counters.hairpinned += 1;
-            return self.inbound(now, buf, start, total, true);
+            if !self.config.hairpin_handoff {
+                return self.inbound(now, buf, start, total, true);
+            }
+            // One hop in all: the TTL goes down when the owner of the destination forwards it.
+            return Verdict::Forward { start, len: total };
         }
         self.forward(buf, start, total)
     }
@@ -527,6 +535,13 @@ where
             // (RFC 4787 REQ-9); the rest follow both translations, never out.
             if !self.config.hairpinning {
                 return Verdict::Drop(DropReason::Policy);
+            }
+            if self.config.hairpin_handoff {
+                // The caller passes it to the owner of the destination, which translated
+                // the first fragment in.
+                let k = |s, d| FlowKey::new(L4Proto::Udp, Endpoint::new(s, 0), Endpoint::new(d, 0));
+                rewrite_ipv4(pkt, 0, false, &k(old_src, old_dst), &k(src, dst));
+                return Verdict::Forward { start, len };
             }
             let key = FragmentKey {
                 src,

@@ -102,6 +102,8 @@ pub struct RuntimeSettings {
     pub tun_name: String,
     /// TUN MTU.
     pub tun_mtu: u16,
+    /// TUN queues, one worker each.
+    pub tun_queues: usize,
     /// Translation logs.
     pub log: LogSettings,
     /// Summary interval (`None`: no summaries).
@@ -119,6 +121,7 @@ impl RuntimeSettings {
         runtime: &super::file::RuntimeSection,
         default_events: LogEvents,
         ipv6: bool,
+        max_queues: usize,
     ) -> Result<RuntimeSettings, ConfigError> {
         if tun.name.is_empty() || tun.name.len() > 15 {
             return Err(ctx.err(0..0, "tun.name", "must be 1 to 15 characters"));
@@ -132,6 +135,7 @@ impl RuntimeSettings {
         Ok(RuntimeSettings {
             tun_name: tun.name.clone(),
             tun_mtu: tun.mtu,
+            tun_queues: check_queues(ctx, tun.queues, max_queues)?,
             log: log_settings(ctx, log, default_events)?,
             summary_interval: (runtime.summary_interval > 0)
                 .then(|| Duration::from_secs(runtime.summary_interval)),
@@ -146,6 +150,7 @@ impl Validated {
         RuntimeSettings {
             tun_name: self.tun_name.clone(),
             tun_mtu: self.tun_mtu,
+            tun_queues: self.tun_queues,
             log: self.log.clone(),
             summary_interval: self.summary_interval,
             dump_limit: self.dump_limit,
@@ -162,6 +167,8 @@ pub struct Validated {
     pub tun_name: String,
     /// TUN MTU.
     pub tun_mtu: u16,
+    /// TUN queues, one worker each.
+    pub tun_queues: usize,
     /// Session table capacity.
     pub max_sessions: usize,
     /// Allocation policy.
@@ -378,11 +385,17 @@ impl Config {
 
         let alloc = self.alloc_policy(&ctx, max_sessions as usize)?;
         let statics = self.static_mappings(&ctx, &alloc)?;
+        let tun_queues = check_queues(&ctx, self.tun.queues, crate::runtime::MAX_WORKERS)?;
+        if tun_queues > 1 {
+            crate::runtime::Nat44Shards::check(tun_queues, &alloc)
+                .map_err(|m| ctx.err(0..0, "tun.queues", &m))?;
+        }
         let log = self.log_settings(&ctx, alloc.mode)?;
         Ok(Validated {
             nat: c,
             tun_name: self.tun.name.clone(),
             tun_mtu: self.tun.mtu,
+            tun_queues,
             max_sessions: max_sessions as usize,
             alloc,
             statics,
@@ -620,4 +633,17 @@ pub(super) fn log_settings(
         queue,
         hostname: l.hostname.clone(),
     })
+}
+
+/// `tun.queues`: 1 to `max` (1 where the translator cannot be sharded).
+fn check_queues(ctx: &Ctx<'_>, queues: usize, max: usize) -> Result<usize, ConfigError> {
+    if queues == 0 || queues > max {
+        let why = if max == 1 {
+            "must be 1: this translator keeps its state in one worker".to_string()
+        } else {
+            format!("must be 1 to {max}")
+        };
+        return Err(ctx.err(0..0, "tun.queues", &why));
+    }
+    Ok(queues)
 }

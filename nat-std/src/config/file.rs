@@ -123,6 +123,13 @@ pub struct TunSection {
     /// Its MTU.
     #[serde(default = "default_mtu")]
     pub mtu: u16,
+    /// Queues, each read by its own worker thread (NAT44 shards its subscribers over them).
+    #[serde(default = "default_queues")]
+    pub queues: usize,
+}
+
+fn default_queues() -> usize {
+    1
 }
 
 fn default_mtu() -> u16 {

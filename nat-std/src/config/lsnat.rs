@@ -301,6 +301,7 @@ impl LsnatFile {
             &self.runtime,
             LogEvents::Sessions,
             false,
+            1,
         )?;
         let l = &self.lsnat;
         let seed = l.seed.unwrap_or_else(random_seed);

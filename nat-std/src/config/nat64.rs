@@ -368,6 +368,7 @@ impl Nat64File {
             &self.runtime,
             LogEvents::Sessions,
             true,
+            1,
         )?;
         let n = &self.nat64;
         let seed = n.seed.unwrap_or_else(random_seed);

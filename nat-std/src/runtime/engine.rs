@@ -5,15 +5,17 @@
 //! translates it in the worker's buffer, keeps its own timers, hands its events to the
 //! translation log and writes its part of the operator's reports.
 
+use super::shard::{Nat44Shards, Route};
 use super::{SharedAllocator, Translator, for_each_binding};
 use crate::log::{LogRecord, TranslationLog, proto_name};
 use nat_core::flow::L4Proto;
 use nat_core::session::SessionStore;
 use nat_core::siit::XlatConfig;
 use nat_core::time::Instant;
-use nat_core::verdict::{Direction, DropCounters, Verdict};
+use nat_core::verdict::{Direction, DropCounters, DropReason, Verdict};
 use std::fmt::Write as _;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 /// A translator the worker loop can drive ([`super::run`]).
 pub trait Engine {
@@ -48,6 +50,34 @@ pub trait Engine {
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], start: usize) -> Option<Verdict> {
         let _ = (now, buf, start);
         None
+    }
+
+    /// For a translator sharded over several workers: which worker owns `pkt` from `dir`
+    /// ([`super::shard`]). The default: whoever read it (a stateless translator, or one
+    /// worker).
+    #[inline]
+    fn route(&self, dir: Direction, pkt: &[u8]) -> Route {
+        let _ = (dir, pkt);
+        Route {
+            owner: None,
+            fragment: None,
+        }
+    }
+
+    /// For a sharded translator: whether a packet this engine sent goes to an outside
+    /// endpoint of the translator itself, so that the owner of that endpoint must finish it
+    /// with [`hairpin`](Self::hairpin).
+    #[inline]
+    fn needs_hairpin(&self, pkt: &[u8]) -> bool {
+        let _ = pkt;
+        false
+    }
+
+    /// The second half of a hairpin between shards (see
+    /// [`Nat44::hairpin`](nat_core::nat44::Nat44::hairpin)).
+    fn hairpin(&mut self, now: Instant, buf: &mut [u8], start: usize, len: usize) -> Verdict {
+        let _ = (now, buf, start, len);
+        Verdict::Drop(DropReason::Policy)
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) next has work.
@@ -129,6 +159,8 @@ pub struct Nat44Engine<'a> {
     pub nat: Translator<'a>,
     /// Session table capacity (bounds the dump's scan).
     pub capacity: usize,
+    /// The ownership rule when the translator is sharded over several workers.
+    pub shards: Option<Arc<Nat44Shards>>,
 }
 
 impl Engine for Nat44Engine<'_> {
@@ -164,6 +196,29 @@ impl Engine for Nat44Engine<'_> {
         len: usize,
     ) -> Verdict {
         self.nat.process(now, dir, buf, start, len)
+    }
+
+    #[inline]
+    fn route(&self, dir: Direction, pkt: &[u8]) -> Route {
+        match &self.shards {
+            Some(s) => s.route(dir, pkt),
+            None => Route {
+                owner: None,
+                fragment: None,
+            },
+        }
+    }
+
+    #[inline]
+    fn needs_hairpin(&self, pkt: &[u8]) -> bool {
+        let (Some(s), Some(d)) = (&self.shards, pkt.get(16..20)) else {
+            return false;
+        };
+        s.is_pool(Ipv4Addr::new(d[0], d[1], d[2], d[3]))
+    }
+
+    fn hairpin(&mut self, now: Instant, buf: &mut [u8], start: usize, len: usize) -> Verdict {
+        self.nat.hairpin(now, buf, start, len)
     }
 
     fn poll_transmit(&mut self, now: Instant, buf: &mut [u8], start: usize) -> Option<Verdict> {

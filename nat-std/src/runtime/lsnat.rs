@@ -482,6 +482,6 @@ pub fn run_lsnat(cfg: &LsnatValidated, app: &str) -> Result<(), RunError> {
             "{mode}, virtual servers {vss}, {probes}, up to {} sessions",
             cfg.max_sessions
         );
-        Ok((engine, what))
+        Ok((vec![engine], what))
     })
 }

@@ -1,8 +1,11 @@
 //! The worker loop of the translator binaries: packets from a TUN device through an engine and
 //! back, timers, logs, counters and signals.
 //!
-//! One worker owns one TUN queue and one translator (see [`crate::tun`] for why the stateful
-//! translators run one queue). The loop ([`run`]) is generic over the translator ([`Engine`],
+//! One worker owns one TUN queue and one translator. The NAT44 may run several (`tun.queues`):
+//! it is then sharded, each worker owning the subscribers that hash to it and a slice of the
+//! outside ports ([`shard`]), and the workers hand each other the packets the kernel gave to
+//! the wrong one ([`mesh`]): no lock on the packet path. The NAT64 and LSNAT keep one worker.
+//! The loop ([`run`]) is generic over the translator ([`Engine`],
 //! static dispatch): [`Nat44Engine`] (`nat44`), [`Nat64Engine`] and [`SiitEngine`] (`nat64`),
 //! [`LsnatEngine`] (`lsnat`). Its loop:
 //!
@@ -38,8 +41,10 @@ macro_rules! note {
 mod alloc;
 mod engine;
 mod lsnat;
+pub mod mesh;
 mod nat64;
 mod report;
+pub mod shard;
 
 pub use alloc::{AllocBuildError, AllocMemory, AnyAllocator, SharedAllocator};
 pub use engine::{Engine, Nat44Engine, fragment_mtu};
@@ -52,23 +57,25 @@ pub use nat64::{
     SiitTranslator, run_nat64,
 };
 pub use report::{dump, summary};
+pub use shard::{MAX_WORKERS, Nat44Shards};
 
-use crate::config::{RuntimeSettings, Validated};
+use crate::config::{AllocPolicy, RuntimeSettings, Validated};
 use crate::log::{Origin, TranslationLog, hostname};
 use crate::store::HashStore;
 use crate::tun::{Recv, Tun, TunQueue, Waker, device_exists};
+use mesh::{Handoff, Kind, Mesh, MeshCounters};
 use nat_core::flow::{Endpoint, IpAddress};
 use nat_core::nat44::Nat44;
 use nat_core::session::{BibEntry, BibRef, SessionStore};
 use nat_core::time::Instant;
-use nat_core::verdict::Verdict;
+use nat_core::verdict::{Direction, Verdict};
 use signal_hook::consts::{SIGINT, SIGTERM, SIGUSR1};
 use signal_hook::iterator::Signals;
 use std::cell::RefCell;
 use std::fmt;
 use std::net::Ipv4Addr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 /// The session store of the runtime: the one line to change to try another store.
@@ -173,20 +180,21 @@ impl Clock {
     }
 }
 
-/// What the signal thread tells the worker.
+/// What the signal thread tells the workers.
 #[derive(Debug, Default)]
 struct Flags {
     shutdown: AtomicBool,
-    dump: AtomicBool,
+    /// Bumped by each SIGUSR1: every worker dumps once per change.
+    dump: AtomicU64,
     signal: AtomicI32,
 }
 
-/// What the worker shares with the signal thread, and the clock.
+/// What the workers share with the signal thread, and the clock.
 #[derive(Debug)]
 pub struct Control {
     clock: Clock,
     flags: Arc<Flags>,
-    waker: Arc<Waker>,
+    wakers: Vec<Arc<Waker>>,
 }
 
 impl Control {
@@ -194,9 +202,17 @@ impl Control {
     pub fn clock(&self) -> Clock {
         self.clock
     }
+
+    /// Asks every worker to stop.
+    fn stop_all(&self) {
+        self.flags.shutdown.store(true, Ordering::SeqCst);
+        for w in &self.wakers {
+            let _ = w.wake();
+        }
+    }
 }
 
-/// The worker's state: everything the packet path touches.
+/// A worker's state: everything the packet path touches.
 pub struct Worker<'q, E> {
     /// The translator.
     pub engine: E,
@@ -208,12 +224,28 @@ pub struct Worker<'q, E> {
     pub counters: RuntimeCounters,
     /// The clock.
     pub clock: Clock,
+    /// The hand-off to the other workers of a sharded translator.
+    mesh: Option<Mesh>,
+    /// Interrupts this worker's wait.
+    waker: Arc<Waker>,
+    /// The SIGUSR1 count this worker last dumped for.
+    dump_seen: u64,
 }
 
+/// How many hairpins deep a packet may go between workers (out, back in, an error about it).
+const MAX_HAIRPIN_DEPTH: u8 = 2;
+
 impl<E: Engine> Worker<'_, E> {
-    /// Writes what a verdict says to send.
+    /// The hand-off counters, for a sharded translator.
+    pub fn mesh_counters(&self) -> Option<(usize, &MeshCounters)> {
+        self.mesh.as_ref().map(|m| (m.id(), &m.counters))
+    }
+
+    /// Writes what a verdict says to send, or hands a packet to a pool address of the
+    /// translator itself to the worker that owns that address and port (hairpinning between
+    /// shards).
     #[inline]
-    fn emit(&mut self, buf: &[u8], v: Verdict) {
+    fn emit(&mut self, now: Instant, buf: &mut [u8], v: Verdict, depth: u8) {
         let (start, len, reply) = match v {
             Verdict::Forward { start, len } => (start, len, false),
             Verdict::Reply { start, len } => (start, len, true),
@@ -223,6 +255,10 @@ impl<E: Engine> Worker<'_, E> {
             self.counters.tx_errors += 1;
             return;
         };
+        if self.mesh.is_some() && depth < MAX_HAIRPIN_DEPTH && self.engine.needs_hairpin(pkt) {
+            self.dispatch(now, Kind::Hairpin, buf, start, len, depth + 1);
+            return;
+        }
         let Worker {
             engine,
             queue,
@@ -256,10 +292,135 @@ impl<E: Engine> Worker<'_, E> {
             self.counters.not_ours += 1;
             return;
         };
-        let v = self.engine.process(now, dir, buf, HEADROOM, n);
-        self.emit(buf, v);
+        if self.mesh.is_some() {
+            self.dispatch(now, Kind::Packet(dir), buf, HEADROOM, n, 0);
+        } else {
+            let v = self.engine.process(now, dir, buf, HEADROOM, n);
+            self.emit(now, buf, v, 0);
+        }
         self.transmit(now, buf);
         self.drain_events();
+    }
+
+    /// Translates `buf[start..start + len]` here if this worker owns it, or hands it to the
+    /// worker that does ([`shard`]). A later fragment follows its first; one that comes
+    /// before its first waits for it.
+    fn dispatch(
+        &mut self,
+        now: Instant,
+        kind: Kind,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        depth: u8,
+    ) {
+        let dir = match kind {
+            Kind::Packet(d) => d,
+            Kind::Hairpin => Direction::Inbound,
+        };
+        let Some(pkt) = buf.get(start..start + len) else {
+            return;
+        };
+        let route = self.engine.route(dir, pkt);
+        let Some(mesh) = self.mesh.as_mut() else {
+            return self.translate(now, kind, buf, start, len, depth);
+        };
+        let me = mesh.id();
+        let until = now + FRAGMENT_FOLLOW;
+        let owner = match route.fragment {
+            Some((key, true)) => {
+                let o = route.owner.unwrap_or(me);
+                mesh.fragments.remember(key, o as u16, now, until);
+                o
+            }
+            Some((key, false)) => {
+                match mesh
+                    .fragments
+                    .lookup(&key, now)
+                    .map(usize::from)
+                    .or(route.owner)
+                {
+                    Some(o) => o,
+                    None => {
+                        if !mesh.fragments.wait(key, pkt, now, until) {
+                            mesh.counters.orphans_dropped += 1;
+                        }
+                        return;
+                    }
+                }
+            }
+            None => route.owner.unwrap_or(me),
+        };
+        if owner == me {
+            self.translate(now, kind, buf, start, len, depth);
+        } else {
+            mesh.send(owner, kind, pkt, HEADROOM);
+        }
+        if matches!(route.fragment, Some((_, true))) {
+            self.release_orphans(now, depth);
+        }
+    }
+
+    /// Later fragments that waited for a first fragment just seen go to its owner.
+    fn release_orphans(&mut self, now: Instant, depth: u8) {
+        let mut scratch = [0u8; HEADROOM + nat_core::fragments::WAITING_BYTES];
+        loop {
+            let Some(mesh) = self.mesh.as_mut() else {
+                return;
+            };
+            let Some((len, owner)) = mesh.fragments.take_ready(now, &mut scratch[HEADROOM..])
+            else {
+                return;
+            };
+            let owner = usize::from(owner);
+            let kind = Kind::Packet(Direction::Inbound);
+            if owner == mesh.id() {
+                self.translate(now, kind, &mut scratch, HEADROOM, len, depth);
+            } else {
+                mesh.send(owner, kind, &scratch[HEADROOM..HEADROOM + len], HEADROOM);
+            }
+        }
+    }
+
+    /// Translates a packet this worker owns and sends what comes out.
+    fn translate(
+        &mut self,
+        now: Instant,
+        kind: Kind,
+        buf: &mut [u8],
+        start: usize,
+        len: usize,
+        depth: u8,
+    ) {
+        let v = match kind {
+            Kind::Packet(dir) => self.engine.process(now, dir, buf, start, len),
+            Kind::Hairpin => self.engine.hairpin(now, buf, start, len),
+        };
+        self.emit(now, buf, v, depth);
+    }
+
+    /// Translates up to `max` packets other workers handed to this one; returns how many.
+    fn drain_inbox(&mut self, now: Instant, max: usize) -> usize {
+        let mut n = 0;
+        while n < max {
+            let Some(mut h) = self.mesh.as_mut().and_then(Mesh::recv) else {
+                break;
+            };
+            n += 1;
+            self.handoff(now, &mut h);
+            if let Some(m) = self.mesh.as_mut() {
+                m.give_back(h.buf, h.from);
+            }
+        }
+        if n > 0 {
+            self.drain_events();
+        }
+        n
+    }
+
+    fn handoff(&mut self, now: Instant, h: &mut Handoff) {
+        let depth = if h.kind == Kind::Hairpin { 1 } else { 0 };
+        self.translate(now, h.kind, &mut h.buf, h.start, h.len, depth);
     }
 
     /// Sends what the engine has to send on its own (released fragments, answers to held SYNs).
@@ -268,7 +429,7 @@ impl<E: Engine> Worker<'_, E> {
             let Some(v) = self.engine.poll_transmit(now, buf, HEADROOM) else {
                 break;
             };
-            self.emit(buf, v);
+            self.emit(now, buf, v, 0);
         }
     }
 
@@ -291,39 +452,58 @@ impl<E: Engine> Worker<'_, E> {
         self.transmit(now, buf);
         self.drain_events();
     }
+
+    /// How the worker names itself in messages: `app`, or `app[k]` when there are several.
+    fn label(&self, app: &str) -> String {
+        match &self.mesh {
+            Some(m) => format!("{app}[{}]", m.id()),
+            None => app.to_string(),
+        }
+    }
 }
 
-/// Sets up the clock, the signal handlers (SIGINT and SIGTERM stop, SIGUSR1 dumps) and a
-/// worker for the engine `build` makes, then runs it on the TUN device of `rt` until a
-/// signal. `build` gets the clock (for static entries) and returns the engine and a line
-/// saying what it translates; its errors end the run before the TUN device is created.
+/// How long a first fragment's owner is remembered for the rest of its datagram.
+const FRAGMENT_FOLLOW: Duration = Duration::from_secs(5);
+
+/// Sets up the clock, the signal handlers (SIGINT and SIGTERM stop, SIGUSR1 dumps) and one
+/// worker per engine `build` makes, each on its own queue of the TUN device of `rt` (which
+/// says how many: `rt.tun_queues`), and runs them until a signal. `build` gets the clock (for
+/// static entries) and returns the engines and a line saying what they translate; its errors
+/// end the run before the TUN device is created. With several engines, the engines' `route`
+/// says which worker owns which packet ([`shard`]) and the workers hand packets to each other
+/// ([`mesh`]).
 ///
 /// This is the loop of every translator binary; `app` names the program in messages and log
 /// records.
-pub fn run<E: Engine>(
+pub fn run<E: Engine + Send>(
     rt: &RuntimeSettings,
     app: &str,
-    build: impl FnOnce(&Control) -> Result<(E, String), RunError>,
+    build: impl FnOnce(&Control) -> Result<(Vec<E>, String), RunError>,
 ) -> Result<(), RunError> {
     let clock = Clock::start();
     let flags = Arc::new(Flags::default());
-    let waker = Arc::new(Waker::new().map_err(|e| RunError::Setup(format!("wake-up pipe: {e}")))?);
+    let wakers = (0..rt.tun_queues.max(1))
+        .map(|_| Waker::new().map(Arc::new))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| RunError::Setup(format!("wake-up pipe: {e}")))?;
     let mut signals = Signals::new([SIGINT, SIGTERM, SIGUSR1])
         .map_err(|e| RunError::Setup(format!("signal handlers: {e}")))?;
     let signal_handle = signals.handle();
     let signal_thread = {
-        let (flags, waker) = (Arc::clone(&flags), Arc::clone(&waker));
+        let (flags, wakers) = (Arc::clone(&flags), wakers.clone());
         std::thread::Builder::new()
             .name("nat-signals".into())
             .spawn(move || {
                 for sig in signals.forever() {
                     if sig == SIGUSR1 {
-                        flags.dump.store(true, Ordering::SeqCst);
+                        flags.dump.fetch_add(1, Ordering::SeqCst);
                     } else {
                         flags.signal.store(sig, Ordering::SeqCst);
                         flags.shutdown.store(true, Ordering::SeqCst);
                     }
-                    let _ = waker.wake();
+                    for w in &wakers {
+                        let _ = w.wake();
+                    }
                 }
             })
             .map_err(|e| RunError::Setup(format!("signal thread: {e}")))?
@@ -331,55 +511,105 @@ pub fn run<E: Engine>(
     let ctl = Control {
         clock,
         flags,
-        waker,
+        wakers,
     };
-    let result = build(&ctl).and_then(|(engine, what)| serve(engine, &what, rt, app, &ctl));
+    let result = build(&ctl).and_then(|(engines, what)| serve(engines, &what, rt, app, &ctl));
     signal_handle.close();
     let _ = signal_thread.join();
     result
 }
 
-fn serve<E: Engine>(
-    engine: E,
+fn serve<E: Engine + Send>(
+    engines: Vec<E>,
     what: &str,
     rt: &RuntimeSettings,
     app: &str,
     ctl: &Control,
 ) -> Result<(), RunError> {
+    let n = engines.len();
+    if n == 0 || n != ctl.wakers.len() {
+        return Err(RunError::Setup(format!(
+            "{n} engines for {} queues",
+            ctl.wakers.len()
+        )));
+    }
     let origin = Origin {
         epoch: ctl.clock.epoch(),
         hostname: rt.log.hostname.clone().unwrap_or_else(hostname),
         app: app.to_string(),
         pid: std::process::id(),
     };
-    let log = TranslationLog::start(&rt.log, origin)
+    let mut log = TranslationLog::start(&rt.log, origin)
         .map_err(|e| RunError::Setup(format!("translation log {}: {e}", rt.log.target)))?;
-    let tun = Tun::open(&rt.tun_name, rt.tun_mtu, 1).map_err(|e| {
+    let tun = Tun::open(&rt.tun_name, rt.tun_mtu, n).map_err(|e| {
         RunError::Setup(format!(
             "cannot open TUN device {}: {e} (root or CAP_NET_ADMIN needed)",
             rt.tun_name
         ))
     })?;
     note!(
-        "{app}: translating on {} (mtu {}): {what}; translation log: {}",
+        "{app}: translating on {} (mtu {}, {n} queue{}): {what}; translation log: {}",
         tun.name(),
         rt.tun_mtu,
+        if n == 1 { "" } else { "s, one worker each" },
         rt.log.target,
     );
-    let Some(queue) = tun.queues().first() else {
-        return Err(RunError::Setup("TUN device without a queue".into()));
+    let meshes: Vec<Option<Mesh>> = if n > 1 {
+        mesh::build(&ctl.wakers, HEADROOM + usize::from(rt.tun_mtu))
+            .into_iter()
+            .map(Some)
+            .collect()
+    } else {
+        vec![None]
     };
-    let mut w = Worker {
-        engine,
-        queue,
-        log,
-        counters: RuntimeCounters::default(),
-        clock: ctl.clock,
-    };
-    let outcome = worker_loop(&mut w, rt, app, ctl, &tun);
-    w.drain_events();
-    w.log.finish();
-    note!("{app}: {}", summary(&w));
+    let tun = &tun;
+    let outcomes: Vec<Result<(), RunError>> = std::thread::scope(|s| {
+        let mut handles = Vec::with_capacity(n);
+        for (id, (engine, mesh)) in engines.into_iter().zip(meshes).enumerate() {
+            let (Some(queue), Some(waker)) = (tun.queues().get(id), ctl.wakers.get(id)) else {
+                ctl.stop_all();
+                break;
+            };
+            let mut w = Worker {
+                engine,
+                queue,
+                log: log.handle(),
+                counters: RuntimeCounters::default(),
+                clock: ctl.clock,
+                mesh,
+                waker: Arc::clone(waker),
+                dump_seen: 0,
+            };
+            let spawned = std::thread::Builder::new()
+                .name(format!("nat-worker-{id}"))
+                .spawn_scoped(s, move || {
+                    let outcome = worker_loop(&mut w, rt, app, ctl, tun);
+                    if outcome.is_err() {
+                        ctl.stop_all();
+                    }
+                    w.drain_events();
+                    note!("{}: {}", w.label(app), summary(&w));
+                    outcome
+                });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    ctl.stop_all();
+                    handles.clear();
+                    return vec![Err(RunError::Setup(format!("worker thread: {e}")))];
+                }
+            }
+        }
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(RunError::Setup("a worker panicked".into())))
+            })
+            .collect()
+    });
+    log.finish();
+    let outcome = outcomes.into_iter().find(Result::is_err).unwrap_or(Ok(()));
     if outcome.is_ok() {
         note!(
             "{app}: stopped by signal {}",
@@ -389,36 +619,78 @@ fn serve<E: Engine>(
     outcome
 }
 
+/// The allocation policy of worker `k` of a sharded NAT44: its slice of the ports and its
+/// share of the session capacity.
+fn shard_policy(cfg: &Validated, shards: Option<&Nat44Shards>, k: usize) -> AllocPolicy {
+    let mut p = cfg.alloc.clone();
+    if let Some(s) = shards {
+        if let Some(ports) = s.ports_of(k) {
+            p.ports = ports;
+        }
+        p.max_sessions = (cfg.max_sessions / s.workers()).max(1);
+    }
+    p
+}
+
 /// Runs the CGN NAT44 of a validated configuration on its TUN device until SIGINT or SIGTERM.
 /// `app` names the program in messages and log records.
+///
+/// With `tun.queues` > 1 the translator is sharded: one NAT44 per worker, each with its share
+/// of `max_sessions`, its own allocator over its slice of the ports, and the subscribers whose
+/// address hashes to it ([`shard`]).
 pub fn run_nat44(cfg: &Validated, app: &str) -> Result<(), RunError> {
-    let mut memory = AllocMemory::new(&cfg.alloc);
-    let memory = &mut memory;
+    let n = cfg.tun_queues.max(1);
+    let shards = if n > 1 {
+        Some(Arc::new(
+            Nat44Shards::new(n, &cfg.nat.outside_prefixes, &cfg.alloc, &cfg.statics)
+                .map_err(RunError::Config)?,
+        ))
+    } else {
+        None
+    };
+    let policies: Vec<AllocPolicy> = (0..n)
+        .map(|k| shard_policy(cfg, shards.as_deref(), k))
+        .collect();
+    let mut memories: Vec<AllocMemory> = policies.iter().map(AllocMemory::new).collect();
+    let memories = &mut memories;
     run(&cfg.runtime(), app, move |ctl| {
-        // Moved in, so that the allocator may borrow it beyond this call.
-        let memory: &mut AllocMemory = memory;
-        let alloc = memory
-            .build(&cfg.alloc)
-            .map_err(|e| RunError::Config(e.0))?;
-        let mode = alloc.name();
-        let mut store = Nat44Store::with_capacity(cfg.max_sessions, cfg.alloc.seed ^ 0x5e55_1075);
-        store.reserve(cfg.max_sessions);
-        let mut nat = Nat44::new(cfg.nat.clone(), store, SharedAllocator(RefCell::new(alloc)))
-            .map_err(|e| RunError::Config(e.to_string()))?;
-        for s in &cfg.statics {
-            nat.add_static(ctl.clock.now(), s.proto, s.inside, s.outside)
-                .map_err(|r| {
-                    RunError::Config(format!(
-                        "static mapping {} {} -> {}: {}",
-                        crate::log::proto_name(s.proto),
-                        fmt_ep(s.inside),
-                        fmt_ep(s.outside),
-                        r.as_str()
-                    ))
-                })?;
+        // Moved in, so that the allocators may borrow them beyond this call.
+        let memories: &mut Vec<AllocMemory> = memories;
+        let mut engines = Vec::with_capacity(n);
+        let mut mode = "";
+        for (k, (memory, policy)) in memories.iter_mut().zip(&policies).enumerate() {
+            let alloc = memory.build(policy).map_err(|e| RunError::Config(e.0))?;
+            mode = alloc.name();
+            let capacity = policy.max_sessions;
+            let mut store = Nat44Store::with_capacity(capacity, cfg.alloc.seed ^ 0x5e55_1075);
+            store.reserve(capacity);
+            let mut c = cfg.nat.clone();
+            c.hairpin_handoff = shards.is_some();
+            let mut nat = Nat44::new(c, store, SharedAllocator(RefCell::new(alloc)))
+                .map_err(|e| RunError::Config(e.to_string()))?;
+            for s in &cfg.statics {
+                if shards.as_ref().is_some_and(|sh| sh.static_owner(s) != k) {
+                    continue;
+                }
+                nat.add_static(ctl.clock.now(), s.proto, s.inside, s.outside)
+                    .map_err(|r| {
+                        RunError::Config(format!(
+                            "static mapping {} {} -> {}: {}",
+                            crate::log::proto_name(s.proto),
+                            fmt_ep(s.inside),
+                            fmt_ep(s.outside),
+                            r.as_str()
+                        ))
+                    })?;
+            }
+            engines.push(Nat44Engine {
+                nat,
+                capacity,
+                shards: shards.clone(),
+            });
         }
         let what = format!(
-            "inside {} -> pool {}, {mode} allocation, {} static, up to {} sessions",
+            "inside {} -> pool {}, {mode} allocation, {} static, up to {} sessions{}",
             list(
                 cfg.nat
                     .inside_prefixes
@@ -433,12 +705,17 @@ pub fn run_nat44(cfg: &Validated, app: &str) -> Result<(), RunError> {
             ),
             cfg.statics.len(),
             cfg.max_sessions,
+            match &shards {
+                Some(s) => format!(
+                    ", sharded over {n} workers by subscriber{}",
+                    s.ports_of(0)
+                        .map(|(a, b)| format!(" (worker 0 ports {a}-{b}, ...)"))
+                        .unwrap_or_default()
+                ),
+                None => String::new(),
+            }
         );
-        let engine = Nat44Engine {
-            nat,
-            capacity: cfg.max_sessions,
-        };
-        Ok((engine, what))
+        Ok((engines, what))
     })
 }
 
@@ -449,16 +726,20 @@ fn worker_loop<E: Engine>(
     ctl: &Control,
     tun: &Tun,
 ) -> Result<(), RunError> {
-    let (flags, waker) = (&*ctl.flags, &*ctl.waker);
+    let flags = &*ctl.flags;
+    let waker = Arc::clone(&w.waker);
     let mut buf = vec![0u8; HEADROOM + 65536];
     let mut next_summary = rt.summary_interval.map(|d| w.clock.now() + d);
     let mut next_housekeeping = w.clock.now();
     let mut errors_in_a_row: u32 = 0;
+    let label = w.label(app);
     loop {
         if flags.shutdown.load(Ordering::SeqCst) {
             return Ok(());
         }
-        if flags.dump.swap(false, Ordering::SeqCst) {
+        let dumps = flags.dump.load(Ordering::SeqCst);
+        if dumps != w.dump_seen {
+            w.dump_seen = dumps;
             dump(w, rt.dump_limit, &mut std::io::stderr().lock());
         }
         let now = w.clock.now();
@@ -470,8 +751,13 @@ fn worker_loop<E: Engine>(
         if let (Some(at), Some(every)) = (next_summary, rt.summary_interval)
             && now >= at
         {
-            note!("{app}: {}", summary(w));
+            note!("{label}: {}", summary(w));
             next_summary = Some(now + every);
+        }
+        if w.drain_inbox(now, BURST) > 0 {
+            // Busy: read what the queue has without sleeping, then look again.
+            read_burst(w, &mut buf, now, BURST);
+            continue;
         }
         let mut until = next_housekeeping;
         if let Some(t) = w.engine.poll_timeout() {
@@ -481,28 +767,29 @@ fn worker_loop<E: Engine>(
             until = until.min(s);
         }
         let wait = until.saturating_since(now).max(Duration::from_millis(1));
+        if let Some(mut h) = w.mesh.as_mut().and_then(Mesh::park) {
+            w.handoff(now, &mut h);
+            if let Some(m) = w.mesh.as_mut() {
+                m.give_back(h.buf, h.from);
+            }
+            continue;
+        }
         let rx = buf.get_mut(HEADROOM..).unwrap_or_default();
-        match w.queue.recv(rx, waker, Some(wait)) {
+        let got = w.queue.recv(rx, &waker, Some(wait));
+        if let Some(m) = &w.mesh {
+            m.unpark();
+        }
+        match got {
             Recv::Packet(n) => {
                 errors_in_a_row = 0;
                 let now = w.clock.now();
                 w.packet(now, &mut buf, n);
-                for _ in 1..BURST {
-                    let rx = buf.get_mut(HEADROOM..).unwrap_or_default();
-                    match w.queue.try_recv(rx) {
-                        Ok(Some(n)) => w.packet(now, &mut buf, n),
-                        Ok(None) => break,
-                        Err(_) => {
-                            w.counters.rx_errors += 1;
-                            break;
-                        }
-                    }
-                }
+                read_burst(w, &mut buf, now, BURST - 1);
             }
             Recv::Timeout => {}
             Recv::Woken => {
-                // Re-arm first, then look at the flags (top of the loop): a signal that
-                // arrives in between leaves its flag set and is seen there.
+                // Re-arm first, then look at the flags and the inbox (top of the loop): a
+                // signal or packet that arrives in between is seen there.
                 let _ = waker.reset();
             }
             Recv::Error(e) => {
@@ -513,12 +800,27 @@ fn worker_loop<E: Engine>(
                 errors_in_a_row = errors_in_a_row.saturating_add(1);
                 if errors_in_a_row.is_power_of_two() {
                     note!(
-                        "{app}: read error on {} ({errors_in_a_row} in a row): {e}",
+                        "{label}: read error on {} ({errors_in_a_row} in a row): {e}",
                         tun.name()
                     );
                 }
                 // Do not spin on a persistent error; the device is checked again next time.
                 std::thread::sleep(Duration::from_millis(u64::from(errors_in_a_row.min(100))));
+            }
+        }
+    }
+}
+
+/// Reads and translates up to `max` packets that wait on the worker's queue, without waiting.
+fn read_burst<E: Engine>(w: &mut Worker<'_, E>, buf: &mut [u8], now: Instant, max: usize) {
+    for _ in 0..max {
+        let rx = buf.get_mut(HEADROOM..).unwrap_or_default();
+        match w.queue.try_recv(rx) {
+            Ok(Some(n)) => w.packet(now, buf, n),
+            Ok(None) => break,
+            Err(_) => {
+                w.counters.rx_errors += 1;
+                break;
             }
         }
     }

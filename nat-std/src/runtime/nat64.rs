@@ -7,9 +7,9 @@
 //!
 //! pool4 is `nat-alloc`'s [`PooledAllocator`] over IPv6 subscribers (it is generic over the
 //! inside family): paired pooling, port preservation or RFC 6056 ports, hold-down. The
-//! engine owns the allocator and lends out no `&mut`; the worker shares it through an
-//! `Rc<RefCell<…>>` ([`Pool4`]) to drain its events and expire hold-downs, single-threaded
-//! and never while the engine is inside a call.
+//! translator owns the allocator in a `RefCell` ([`Pool4`]) and lends out no `&mut`; the
+//! worker borrows it through the translator to drain its events and expire hold-downs, never
+//! while the translator is inside a call.
 //!
 //! [RFC 6146]: https://www.rfc-editor.org/rfc/rfc6146
 //! [RFC 7915]: https://www.rfc-editor.org/rfc/rfc7915
@@ -32,7 +32,6 @@ use nat_core::verdict::{Direction, DropCounters, DropReason, Verdict};
 use std::cell::RefCell;
 use std::fmt::Write as _;
 use std::net::{Ipv4Addr, Ipv6Addr};
-use std::rc::Rc;
 
 /// The session store of the NAT64.
 pub type Nat64Store = HashStore<Ipv6Addr, Ipv4Addr>;
@@ -120,11 +119,11 @@ impl Pool4Memory {
     }
 }
 
-/// The pool4 allocator, shared between the engine (which owns one handle) and the worker
-/// (events, hold-downs). Single-threaded; a borrow that fails (it cannot: the worker never
-/// holds one across an engine call) refuses the mapping instead of panicking.
-#[derive(Clone, Debug)]
-pub struct Pool4<'a>(pub Rc<RefCell<PooledAllocator<'a, Ipv6Addr>>>);
+/// The pool4 allocator, owned by the translator and borrowed by the worker (events,
+/// hold-downs). A borrow that fails (it cannot: the worker never holds one across a
+/// translator call) refuses the mapping instead of panicking.
+#[derive(Debug)]
+pub struct Pool4<'a>(pub RefCell<PooledAllocator<'a, Ipv6Addr>>);
 
 impl PortAllocator<Ipv6Addr, Ipv4Addr> for Pool4<'_> {
     #[inline]
@@ -198,8 +197,6 @@ fn by_version(pkt: &[u8]) -> Direction {
 pub struct Nat64Engine<'a> {
     /// The translator.
     pub nat: Nat64Translator<'a>,
-    /// The worker's handle on the pool4 allocator.
-    pub pool4: Pool4<'a>,
     /// Session table capacity (bounds the dump's scan).
     pub capacity: usize,
     scratch: Vec<u8>,
@@ -207,11 +204,10 @@ pub struct Nat64Engine<'a> {
 }
 
 impl<'a> Nat64Engine<'a> {
-    /// An engine around a translator and the worker's handle on its allocator.
-    pub fn new(nat: Nat64Translator<'a>, pool4: Pool4<'a>, capacity: usize) -> Self {
+    /// An engine around a translator.
+    pub fn new(nat: Nat64Translator<'a>, capacity: usize) -> Self {
         Nat64Engine {
             nat,
-            pool4,
             capacity,
             scratch: vec![0; MAX_PACKET],
             local_drops: DropCounters::default(),
@@ -259,7 +255,7 @@ impl Engine for Nat64Engine<'_> {
 
     /// Lets pool4 expire hold-downs.
     fn housekeeping(&mut self, now: Instant) {
-        if let Ok(mut a) = self.pool4.0.try_borrow_mut() {
+        if let Ok(mut a) = self.nat.allocator().0.try_borrow_mut() {
             a.poll(now);
         }
     }
@@ -269,7 +265,7 @@ impl Engine for Nat64Engine<'_> {
         while let Some(e) = self.nat.poll_event() {
             log.record(LogRecord::Engine64(e));
         }
-        if let Ok(mut a) = self.pool4.0.try_borrow_mut() {
+        if let Ok(mut a) = self.nat.allocator().0.try_borrow_mut() {
             let q = a.events();
             while let Some(e) = q.pop() {
                 log.record(LogRecord::Alloc64(e));
@@ -330,7 +326,7 @@ impl Engine for Nat64Engine<'_> {
             let _ = writeln!(text, "not split for the next hop:");
             write_drops(text, &self.local_drops);
         }
-        if let Ok(a) = self.pool4.0.try_borrow() {
+        if let Ok(a) = self.nat.allocator().0.try_borrow() {
             let st = a.stats();
             let _ = writeln!(
                 text,
@@ -484,10 +480,10 @@ fn run_stateful(s: &StatefulSettings, cfg: &Nat64Validated, app: &str) -> Result
         // Moved in, so that the allocator may borrow it beyond this call.
         let memory: &mut Pool4Memory = memory;
         let alloc = memory.build(&s.pool4).map_err(|e| RunError::Config(e.0))?;
-        let pool4 = Pool4(Rc::new(RefCell::new(alloc)));
+        let pool4 = Pool4(RefCell::new(alloc));
         let mut store = Nat64Store::with_capacity(s.max_sessions, s.pool4.seed ^ 0x5e55_1064);
         store.reserve(s.max_sessions);
-        let mut nat = Nat64::new(s.config.clone(), store, pool4.clone()).map_err(config_error)?;
+        let mut nat = Nat64::new(s.config.clone(), store, pool4).map_err(config_error)?;
         for m in &s.statics {
             nat.add_static(ctl.clock().now(), m.proto, m.inside, m.outside)
                 .map_err(|r: DropReason| {
@@ -518,7 +514,7 @@ fn run_stateful(s: &StatefulSettings, cfg: &Nat64Validated, app: &str) -> Result
             s.statics.len(),
             s.max_sessions
         );
-        Ok((Nat64Engine::new(nat, pool4, s.max_sessions), what))
+        Ok((vec![Nat64Engine::new(nat, s.max_sessions)], what))
     })
 }
 
@@ -534,7 +530,7 @@ fn run_siit(c: &SiitConfig<MAX_EAM>, cfg: &Nat64Validated, app: &str) -> Result<
             )),
             c.eamt.len()
         );
-        Ok((SiitEngine::new(siit), what))
+        Ok((vec![SiitEngine::new(siit)], what))
     })
 }
 

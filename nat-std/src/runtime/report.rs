@@ -30,6 +30,13 @@ pub fn summary<E: Engine>(w: &Worker<'_, E>) -> String {
     if !reasons.is_empty() {
         let _ = write!(s, " ({})", reasons.join(", "));
     }
+    if let Some((_, m)) = w.mesh_counters() {
+        let _ = write!(
+            s,
+            " | handoff out {} in {} dropped {} orphans dropped {}",
+            m.handed_off, m.received, m.dropped, m.orphans_dropped
+        );
+    }
     let _ = write!(
         s,
         " | io-err rx {} tx {} | log {} dropped {}",
