@@ -17,7 +17,6 @@
 
 use core::net::Ipv4Addr;
 
-use nat_core::allocator::AllocError;
 use nat_core::flow::L4Proto;
 use nat_core::time::{Duration, Instant};
 
@@ -517,35 +516,5 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
         if quota::bucket_full(&s.bucket, &self.quotas, now) {
             self.subs.remove(i);
         }
-    }
-
-    fn reject(&mut self, i: usize, now: Instant, proto: L4Proto, err: AllocError) -> AllocError {
-        let bit = if err == AllocError::QuotaExhausted {
-            self.stats.quota_rejections += 1;
-            1 << proto.index()
-        } else {
-            self.stats.pool_rejections += 1;
-            8
-        };
-        let s = self.subs.get_mut(i);
-        if s.logged & bit == 0 {
-            s.logged |= bit;
-            let subscriber = s.key;
-            self.events.push(if err == AllocError::QuotaExhausted {
-                AllocEvent::QuotaExhausted {
-                    at: now,
-                    subscriber,
-                    proto,
-                }
-            } else {
-                AllocEvent::PoolExhausted {
-                    at: now,
-                    subscriber,
-                    proto,
-                }
-            });
-        }
-        self.forget_if_idle(i, now);
-        err
     }
 }

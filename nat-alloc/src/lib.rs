@@ -119,6 +119,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod admission;
 mod bitmap;
 mod blocks;
 mod deterministic;
