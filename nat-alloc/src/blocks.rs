@@ -17,7 +17,6 @@
 
 use core::net::Ipv4Addr;
 
-use nat_core::allocator::AllocError;
 use nat_core::flow::L4Proto;
 use nat_core::time::{Duration, Instant};
 
@@ -27,7 +26,7 @@ use crate::events::{AllocEvent, AllocStats, EventQueue};
 use crate::exemption::{ExemptSlot, ExemptTable, Exemption, Exemptions};
 use crate::hash::SecretKey;
 use crate::pool::{AddressPool, Ipv4Range};
-use crate::port::{PortChooser, PortPolicy};
+use crate::port::{PortChooser, PortPolicy, PortRange};
 use crate::quota::{self, Quotas};
 use crate::scatter::Scatter;
 use crate::subscriber::{InsideAddress, NONE, SubscriberSlot, SubscriberTable};
@@ -42,8 +41,8 @@ mod list;
 pub enum BlockLayout {
     /// `block_size` consecutive ports.
     Contiguous,
-    /// `block_size` ports spread over the space by a keyed permutation (RFC 6056 in spirit);
-    /// needs an even `first_port`.
+    /// `block_size` ports spread over the range by a keyed permutation (RFC 6056 in spirit);
+    /// needs an even number of ports in [`BlockConfig::ports`].
     Scattered,
 }
 
@@ -55,8 +54,10 @@ pub enum BlockLayout {
 pub struct BlockConfig<'a> {
     /// The outside addresses (RFC 6888 REQ-3).
     pub pool: &'a [Ipv4Range],
-    /// Blocks tile `first_port..=65535`.
-    pub first_port: u16,
+    /// Blocks tile these ports (scattered blocks: are spread within them); ports past the last
+    /// whole block stay unused. A worker thread that owns a slice of every outside address's
+    /// ports gets an allocator confined to that slice.
+    pub ports: PortRange,
     /// Ports per block (N).
     pub block_size: u16,
     /// Blocks per subscriber (M); an exempt mapping may open one more.
@@ -82,12 +83,12 @@ pub struct BlockConfig<'a> {
 }
 
 impl<'a> BlockConfig<'a> {
-    /// Defaults: blocks of 256 ports from 1024 up, 8 per subscriber, contiguous, freed after
+    /// Defaults: blocks of 256 ports in 1024-65535, 8 per subscriber, contiguous, freed after
     /// 5 minutes empty, 120 s hold-down, [`PortPolicy::HARD_TO_GUESS`], no quotas.
     pub fn new(pool: &'a [Ipv4Range], key: SecretKey) -> Self {
         BlockConfig {
             pool,
-            first_port: 1024,
+            ports: PortRange::DYNAMIC,
             block_size: 256,
             max_blocks: 8,
             layout: BlockLayout::Contiguous,
@@ -104,8 +105,10 @@ impl<'a> BlockConfig<'a> {
 
     /// Blocks per outside address.
     pub fn blocks_per_address(&self) -> u32 {
-        let ports = 65536 - u32::from(self.first_port);
-        ports.checked_div(u32::from(self.block_size)).unwrap_or(0)
+        self.ports
+            .len()
+            .checked_div(u32::from(self.block_size))
+            .unwrap_or(0)
     }
 
     /// Words of `u64` that [`BlockStorage::pool_bits`] needs (one bit per block).
@@ -189,6 +192,8 @@ impl<I: InsideAddress> BlockSlot<I> {
 pub struct BlockAllocator<'a, I> {
     pool: AddressPool<'a>,
     first_port: u32,
+    /// Ports in the range (`last - first + 1`).
+    span: u32,
     n: u32,
     m: u16,
     bpa: u32,
@@ -220,11 +225,7 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
     /// Validates `cfg` against `storage` and builds the allocator.
     pub fn new(cfg: &BlockConfig<'a>, storage: BlockStorage<'a, I>) -> Result<Self, ConfigError> {
         let pool = AddressPool::new(cfg.pool)?;
-        if cfg.first_port == 0 {
-            return Err(ConfigError::OutOfRange {
-                field: "first_port",
-            });
-        }
+        cfg.ports.validate("ports")?;
         let bpa = cfg.blocks_per_address();
         if cfg.block_size == 0 || bpa == 0 {
             return Err(ConfigError::OutOfRange {
@@ -236,10 +237,9 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
                 field: "max_blocks",
             });
         }
-        if cfg.layout == BlockLayout::Scattered && cfg.first_port % 2 == 1 {
-            return Err(ConfigError::Inconsistent {
-                field: "first_port",
-            });
+        // The scatter permutation keeps parity by permuting pairs of ports.
+        if cfg.layout == BlockLayout::Scattered && cfg.ports.len() % 2 == 1 {
+            return Err(ConfigError::Inconsistent { field: "ports" });
         }
         cfg.quotas.validate()?;
         let exemptions = Exemptions::new(cfg.exemptions)?;
@@ -273,17 +273,18 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
         )?;
         storage.pool_bits.fill(0);
         let lists = list::Lists::new(storage.blocks);
-        let first_port = u32::from(cfg.first_port);
+        let first_port = u32::from(cfg.ports.first);
+        let span = cfg.ports.len();
         Ok(BlockAllocator {
             pool,
             first_port,
+            span,
             n: u32::from(cfg.block_size),
             m: cfg.max_blocks,
             bpa,
             wpa: (bpa as usize).div_ceil(64),
             wpb: usize::from(cfg.block_size).div_ceil(64),
-            scatter: (cfg.layout == BlockLayout::Scattered)
-                .then(|| Scatter::new(&cfg.key, 65536 - first_port)),
+            scatter: (cfg.layout == BlockLayout::Scattered).then(|| Scatter::new(&cfg.key, span)),
             idle_ms: millis(cfg.idle_timeout),
             hold_ms: millis(cfg.hold_down),
             max_held: cfg.max_held_blocks,
@@ -350,7 +351,10 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
 
     /// The real port of position `pos` of block `b`.
     fn port_at(&self, b: u32, pos: u32) -> Option<u16> {
-        let logical = b.checked_mul(self.n)?.checked_add(pos)?;
+        let logical = b
+            .checked_mul(self.n)?
+            .checked_add(pos)
+            .filter(|&l| l < self.span)?;
         let off = match &self.scatter {
             Some(s) => s.forward(logical),
             None => logical,
@@ -360,7 +364,9 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
 
     /// Block index and position of a real port.
     fn locate(&self, port: u16) -> Option<(u32, u32)> {
-        let off = u32::from(port).checked_sub(self.first_port)?;
+        let off = u32::from(port)
+            .checked_sub(self.first_port)
+            .filter(|&off| off < self.span)?;
         let logical = match &self.scatter {
             Some(s) => s.inverse(off),
             None => off,
@@ -517,35 +523,5 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
         if quota::bucket_full(&s.bucket, &self.quotas, now) {
             self.subs.remove(i);
         }
-    }
-
-    fn reject(&mut self, i: usize, now: Instant, proto: L4Proto, err: AllocError) -> AllocError {
-        let bit = if err == AllocError::QuotaExhausted {
-            self.stats.quota_rejections += 1;
-            1 << proto.index()
-        } else {
-            self.stats.pool_rejections += 1;
-            8
-        };
-        let s = self.subs.get_mut(i);
-        if s.logged & bit == 0 {
-            s.logged |= bit;
-            let subscriber = s.key;
-            self.events.push(if err == AllocError::QuotaExhausted {
-                AllocEvent::QuotaExhausted {
-                    at: now,
-                    subscriber,
-                    proto,
-                }
-            } else {
-                AllocEvent::PoolExhausted {
-                    at: now,
-                    subscriber,
-                    proto,
-                }
-            });
-        }
-        self.forget_if_idle(i, now);
-        err
     }
 }

@@ -28,7 +28,7 @@ use nat_core::time::Instant;
 use crate::bitmap::{self, Parity, SliceSet};
 use crate::error::{ConfigError, need};
 use crate::events::AllocStats;
-use crate::hash::SecretKey;
+use crate::hash::{SecretKey, mix};
 use crate::pool::{AddressPool, Ipv4Range};
 use crate::port::{FlowId, PortChooser, PortPolicy, Window};
 use crate::quota::{self, Bucket, Quotas};
@@ -247,6 +247,8 @@ pub struct DeterministicAllocator<'a, I> {
     bits: &'a mut [u64],
     wps: usize,
     chooser: PortChooser,
+    /// Keys the subscriber's word of the port chooser's hash input.
+    sub_key: SecretKey,
     quotas: Quotas,
     stats: AllocStats,
 }
@@ -278,6 +280,7 @@ impl<'a, I: InsideAddress> DeterministicAllocator<'a, I> {
             slots,
             bits,
             chooser: PortChooser::new(cfg.policy, &cfg.key),
+            sub_key: cfg.key.derive(0x5eb5),
             quotas: cfg.quotas,
             stats: AllocStats::default(),
         })
@@ -333,7 +336,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for DeterministicAllocator<'_,
         let inside_port = u32::from(req.inside.port);
         let base_parity = self.chooser.parity_for(req.inside.port).shifted(first);
         let flow = FlowId::new(
-            req.inside.addr.bytes(),
+            mix(&self.sub_key, u64::from(k), 0),
             req.inside.port,
             outside.to_bits(),
             req.remote.addr.to_bits(),

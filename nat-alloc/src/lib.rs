@@ -92,7 +92,7 @@
 //! | [`AddressSlot`] (per-port pool), per outside address: 3 × 65,536-port bitmaps | 25,376 |
 //! | [`HoldSlot`], per port in hold-down; [`ExemptSlot`], per exempt mapping | 16; 8 |
 //! | [`BlockSlot`] (NAT44 / NAT64) + bitmaps, per block of N ports | 40 / 56 + 24·⌈N/64⌉ |
-//! | block pool bitmap, per outside address | 8·⌈(65536 − first_port) / N / 64⌉ (32 for N = 256) |
+//! | block pool bitmap, per outside address | 8·⌈P / N / 64⌉ for P ports (32 for 64,512 ports, N = 256) |
 //! | block mode, per NAT44 subscriber with M = 8 blocks of N = 256 (worst case) | 1,161 |
 //! | [`DeterministicSlot`] + bitmaps, per subscriber of P ports | 32 + 24·⌈P/64⌉ (800 for P = 2,000) |
 //! | [`SimpleAllocator`] (whole value) | 25,376 |
@@ -119,6 +119,7 @@
 #[cfg(any(test, feature = "std"))]
 extern crate std;
 
+mod admission;
 mod bitmap;
 mod blocks;
 mod deterministic;

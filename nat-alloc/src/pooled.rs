@@ -24,6 +24,7 @@ use nat_core::allocator::{AllocError, AllocRequest, PortAllocator};
 use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::time::{Duration, Instant};
 
+use crate::admission::{Admission, Admitted, Parts};
 use crate::bitmap::{Parity, PortBitmap};
 use crate::error::{ConfigError, need};
 use crate::events::{AllocEvent, AllocStats, EventQueue};
@@ -298,38 +299,6 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
         }
     }
 
-    fn reject(&mut self, i: usize, now: Instant, proto: L4Proto, err: AllocError) -> AllocError {
-        let bit = match err {
-            AllocError::QuotaExhausted => {
-                self.stats.quota_rejections += 1;
-                1 << proto.index()
-            }
-            _ => {
-                self.stats.pool_rejections += 1;
-                8
-            }
-        };
-        let s = self.subs.get_mut(i);
-        if s.logged & bit == 0 {
-            s.logged |= bit;
-            let subscriber = s.key;
-            self.events.push(match err {
-                AllocError::QuotaExhausted => AllocEvent::QuotaExhausted {
-                    at: now,
-                    subscriber,
-                    proto,
-                },
-                _ => AllocEvent::PoolExhausted {
-                    at: now,
-                    subscriber,
-                    proto,
-                },
-            });
-        }
-        self.forget_if_idle(i, now);
-        err
-    }
-
     /// The search window for an inside port: its range (REQ-3a) and parity (REQ-4).
     fn window(&self, inside_port: u16) -> Window {
         let (first, last) = (u32::from(self.ports.first), u32::from(self.ports.last));
@@ -353,6 +322,27 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
     }
 }
 
+impl<'a, I: InsideAddress> Admission<'a, I> for PooledAllocator<'a, I> {
+    fn expire(&mut self, now: Instant) {
+        self.poll(now);
+    }
+
+    fn parts(&mut self) -> Parts<'_, 'a, I> {
+        Parts {
+            subs: &mut self.subs,
+            exemptions: &self.exemptions,
+            exempt: &self.exempt,
+            events: &mut self.events,
+            quotas: &self.quotas,
+            stats: &mut self.stats,
+        }
+    }
+
+    fn forget_if_idle(&mut self, si: usize, now: Instant) {
+        Self::forget_if_idle(self, si, now);
+    }
+}
+
 impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
     fn poll(&mut self, now: Instant) {
         Self::poll(self, now);
@@ -367,30 +357,16 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        self.poll(now);
-        let sub = self.subs.subscriber_of(req.inside.addr);
-        let Some(si) = self
-            .subs
-            .find_or_insert(sub, Bucket::full(&self.quotas, now.as_millis()))
-        else {
-            self.stats.pool_rejections += 1;
-            return Err(AllocError::PoolExhausted);
-        };
+        let Admitted { sub, si, exempt } = self.admit(now, req)?;
         let proto = req.proto;
         let p = proto.index();
-        let exempt = !self.exemptions.is_empty()
-            && self.exemptions.classify(proto, &req.remote).is_some()
-            && self.exempt.has_room();
         let s = self.subs.get(si);
-        if !exempt && !quota::port_quota_left(&s.used, &self.quotas, proto) {
-            return Err(self.reject(si, now, proto, AllocError::QuotaExhausted));
-        }
+        let hash = s.hash;
         let addr = if s.addr != NONE {
             s.addr
         } else {
-            let h = self.subs.get(si).hash;
             let (addrs, max) = (&*self.addrs, self.max_subs_per_addr);
-            let picked = self.pool.pick(h, |i| {
+            let picked = self.pool.pick(hash, |i| {
                 let n = addrs.get(i as usize)?.subscribers;
                 (n < max).then_some(u64::from(n))
             });
@@ -404,7 +380,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         };
         let win = self.window(req.inside.port);
         let flow = FlowId::new(
-            sub.bytes(),
+            hash,
             req.inside.port,
             outside.to_bits(),
             req.remote.addr.to_bits(),
@@ -468,7 +444,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         let sub = self.subs.subscriber_of(inside.addr);
         let si = self
             .subs
-            .find_or_insert(sub, Bucket::full(&self.quotas, now.as_millis()))
+            .find_or_insert(sub, || Bucket::full(&self.quotas, now.as_millis()))
             .ok_or(AllocError::PoolExhausted)?;
         let s = self.subs.get(si);
         let a = &mut self.addrs[addr as usize];
@@ -545,7 +521,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         let sub = self.subs.subscriber_of(inside);
         let si = self
             .subs
-            .find_or_insert(sub, Bucket::full(&self.quotas, now.as_millis()))
+            .find_or_insert(sub, || Bucket::full(&self.quotas, now.as_millis()))
             .ok_or(AllocError::PoolExhausted)?;
         let r = quota::admit(&mut self.subs.get_mut(si).bucket, &self.quotas, now, proto);
         if r.is_err() {

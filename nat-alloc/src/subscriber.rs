@@ -108,8 +108,14 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
     }
 
     /// The subscriber that `inside` belongs to.
+    #[inline]
     pub(crate) fn subscriber_of(&self, inside: I) -> I {
-        inside.masked(self.prefix_len)
+        // Whole-address subscribers are the common case: no masking loop.
+        if usize::from(self.prefix_len) >= I::LEN * 8 {
+            inside
+        } else {
+            inside.masked(self.prefix_len)
+        }
     }
 
     /// The keyed hash of a subscriber.
@@ -143,9 +149,13 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
         None
     }
 
-    /// The record of `sub`, created with `bucket` if absent; `None` when the table is at its
-    /// load limit of 7/8.
-    pub(crate) fn find_or_insert(&mut self, sub: I, bucket: Bucket) -> Option<usize> {
+    /// The record of `sub`, created with the token bucket `bucket()` if absent; `None` when
+    /// the table is at its load limit of 7/8.
+    pub(crate) fn find_or_insert(
+        &mut self,
+        sub: I,
+        bucket: impl FnOnce() -> Bucket,
+    ) -> Option<usize> {
         let n = self.slots.len();
         if n == 0 {
             return None;
@@ -162,7 +172,7 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
                     key: sub,
                     hash: h,
                     live: true,
-                    bucket,
+                    bucket: bucket(),
                     ..SubscriberSlot::EMPTY
                 };
                 self.len += 1;
@@ -255,10 +265,10 @@ mod tests {
         let keys: std::vec::Vec<Ipv4Addr> =
             (0..56u32).map(|i| Ipv4Addr::from_bits(i * 7919)).collect();
         for &k in &keys {
-            assert!(t.find_or_insert(k, Bucket::default()).is_some());
+            assert!(t.find_or_insert(k, Bucket::default).is_some());
         }
         assert_eq!(
-            t.find_or_insert(Ipv4Addr::new(9, 9, 9, 9), Bucket::default()),
+            t.find_or_insert(Ipv4Addr::new(9, 9, 9, 9), Bucket::default),
             None,
             "load limit"
         );

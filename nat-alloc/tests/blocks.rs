@@ -21,7 +21,10 @@ const T0: Instant = Instant::from_secs(1000);
 fn rfc7269_block_freed_after_idle_timeout_then_held_down() {
     let pool = [Ipv4Range::single(Ipv4Addr::new(198, 51, 100, 1))];
     let cfg = BlockConfig {
-        first_port: 65408,
+        ports: PortRange {
+            first: 65408,
+            last: 65535,
+        },
         block_size: 64,
         max_blocks: 1,
         idle_timeout: Duration::from_secs(60),
@@ -148,9 +151,12 @@ fn rfc7269_scattered_blocks_list_their_ports() {
     for p in got {
         assert_eq!(b.block_of_port(p), Some(first_port));
     }
-    // Odd first port is refused for scattered blocks.
+    // An odd number of ports is refused for scattered blocks (they permute pairs of ports).
     let bad = BlockConfig {
-        first_port: 1025,
+        ports: PortRange {
+            first: 1025,
+            last: 65535,
+        },
         ..cfg
     };
     let mut mem = BlockMem::<Ipv4Addr>::new(&cfg, 16, 16, 16);
@@ -158,8 +164,84 @@ fn rfc7269_scattered_blocks_list_their_ports() {
         BlockAllocator::new(&bad, mem.storage())
             .unwrap_err()
             .field(),
-        "first_port"
+        "ports"
     );
+}
+
+/// Fills a block allocator confined to `ports` with UDP mappings of 16 subscribers (inside
+/// ports in and around the slice, so that port preservation is tried too) until it refuses;
+/// returns every port it handed out.
+fn fill_confined(
+    pool: &[Ipv4Range],
+    ports: PortRange,
+    layout: BlockLayout,
+    policy: PortPolicy,
+) -> HashSet<u16> {
+    let cfg = BlockConfig {
+        ports,
+        block_size: 64,
+        max_blocks: 4,
+        layout,
+        policy,
+        ..BlockConfig::new(pool, KEY)
+    };
+    let mut mem = BlockMem::new(&cfg, 32, 64, 64);
+    let mut b = BlockAllocator::new(&cfg, mem.storage()).unwrap();
+    let mut got = HashSet::new();
+    for s in 0..16u32 {
+        let inside = Ipv4Addr::from_bits(0x6440_0000 + s);
+        for i in 0..400u16 {
+            let port = 9000 + (i * 13 + s as u16 * 101) % 5000;
+            let Ok(e) = b.allocate(T0, &req(L4Proto::Udp, inside, port, Y, 53)) else {
+                break;
+            };
+            assert!(
+                ports.contains(e.port),
+                "{layout:?} {:?}: {} outside",
+                ports,
+                e.port
+            );
+            assert!(got.insert(e.port), "{} handed out twice", e.port);
+        }
+    }
+    while let Some(ev) = b.events().pop() {
+        if let AllocEvent::BlockAllocated { first_port, .. } = ev {
+            assert!(b.block_ports(first_port).all(|p| ports.contains(p)));
+        }
+    }
+    // A port outside the slice cannot be reserved either.
+    let outside = Endpoint::new(Ipv4Addr::new(198, 51, 100, 1), ports.last.wrapping_add(1));
+    assert_eq!(
+        b.reserve(T0, L4Proto::Tcp, Endpoint::new(X, 1), outside),
+        Err(AllocError::Unavailable)
+    );
+    // Every whole block of the slice was used: the slice is the allocator's whole space.
+    assert_eq!(got.len() as u32, cfg.blocks_per_address() * 64);
+    got
+}
+
+#[test]
+fn rfc7269_blocks_confined_to_a_port_slice() {
+    // Two workers, each owning a slice of the address's ports (the std runtime's sharding).
+    let pool = [Ipv4Range::single(Ipv4Addr::new(198, 51, 100, 1))];
+    let a = PortRange {
+        first: 10000,
+        last: 10999,
+    };
+    let b = PortRange {
+        first: 11000,
+        last: 12999,
+    };
+    for layout in [BlockLayout::Contiguous, BlockLayout::Scattered] {
+        for policy in [PortPolicy::TRANSPARENT, PortPolicy::HARD_TO_GUESS] {
+            let got_a = fill_confined(&pool, a, layout, policy);
+            let got_b = fill_confined(&pool, b, layout, policy);
+            assert!(
+                got_a.is_disjoint(&got_b),
+                "{layout:?}: two workers got the same port"
+            );
+        }
+    }
 }
 
 #[test]

@@ -144,7 +144,7 @@ proptest! {
     ) {
         let pool = small_pool();
         let cfg = BlockConfig {
-            first_port: 65472,
+            ports: PortRange { first: 65472, last: 65535 },
             block_size: 8,
             max_blocks: 2,
             layout: if scattered { BlockLayout::Scattered } else { BlockLayout::Contiguous },

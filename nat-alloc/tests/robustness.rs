@@ -120,7 +120,7 @@ proptest! {
         let mut pmem = PooledMem::new(8, subs, 4, 2);
         drive(&mut PooledAllocator::new(&pcfg, pmem.storage()).unwrap(), &calls);
         for layout in [BlockLayout::Contiguous, BlockLayout::Scattered] {
-            let bcfg = BlockConfig { quotas, exemptions: &list, first_port: 65400, block_size: 7, max_blocks: 2, layout, max_held_blocks: 1, ..BlockConfig::new(&pool, KEY) };
+            let bcfg = BlockConfig { quotas, exemptions: &list, ports: PortRange { first: 65400, last: 65535 }, block_size: 7, max_blocks: 2, layout, max_held_blocks: 1, ..BlockConfig::new(&pool, KEY) };
             let mut bmem = BlockMem::new(&bcfg, subs, blocks, 2);
             drive(&mut BlockAllocator::new(&bcfg, bmem.storage()).unwrap(), &calls);
         }
@@ -244,7 +244,26 @@ fn configuration_errors_name_the_field() {
         "block_size",
     );
     bcheck(BlockConfig { max_blocks: 0, ..b }, "max_blocks");
-    bcheck(BlockConfig { first_port: 0, ..b }, "first_port");
+    bcheck(
+        BlockConfig {
+            ports: PortRange {
+                first: 0,
+                last: 65535,
+            },
+            ..b
+        },
+        "ports",
+    );
+    bcheck(
+        BlockConfig {
+            ports: PortRange {
+                first: 5000,
+                last: 4999,
+            },
+            ..b
+        },
+        "ports",
+    );
     bcheck(BlockConfig { block_size: 8, ..b }, "storage.pool_bits");
     bcheck(
         BlockConfig {

@@ -10,12 +10,34 @@ use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::time::Instant;
 
 use super::{ACTIVE, BlockAllocator, BlockSlot, NONE};
+use crate::admission::{Admission, Admitted, Parts};
 use crate::bitmap::{self, FreeSet, Parity, SliceSet};
 use crate::events::AllocEvent;
 use crate::hash::{mix, reduce};
 use crate::port::{FlowId, Selection, Window};
 use crate::quota::{self, Bucket};
 use crate::subscriber::InsideAddress;
+
+impl<'a, I: InsideAddress> Admission<'a, I> for BlockAllocator<'a, I> {
+    fn expire(&mut self, now: Instant) {
+        self.poll(now);
+    }
+
+    fn parts(&mut self) -> Parts<'_, 'a, I> {
+        Parts {
+            subs: &mut self.subs,
+            exemptions: &self.exemptions,
+            exempt: &self.exempt,
+            events: &mut self.events,
+            quotas: &self.quotas,
+            stats: &mut self.stats,
+        }
+    }
+
+    fn forget_if_idle(&mut self, si: usize, now: Instant) {
+        Self::forget_if_idle(self, si, now);
+    }
+}
 
 impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
     fn poll(&mut self, now: Instant) {
@@ -31,23 +53,9 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        self.poll(now);
-        let sub = self.subs.subscriber_of(req.inside.addr);
-        let Some(si) = self
-            .subs
-            .find_or_insert(sub, Bucket::full(&self.quotas, now.as_millis()))
-        else {
-            self.stats.pool_rejections += 1;
-            return Err(AllocError::PoolExhausted);
-        };
+        let Admitted { si, exempt, .. } = self.admit(now, req)?;
         let proto = req.proto;
-        let exempt = !self.exemptions.is_empty()
-            && self.exemptions.classify(proto, &req.remote).is_some()
-            && self.exempt.has_room();
         let s = *self.subs.get(si);
-        if !exempt && !quota::port_quota_left(&s.used, &self.quotas, proto) {
-            return Err(self.reject(si, now, proto, AllocError::QuotaExhausted));
-        }
         let hash = s.hash;
         let addr = if s.addr != NONE {
             s.addr
@@ -65,7 +73,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         };
         let outside = self.pool.address(addr).ok_or(AllocError::PoolExhausted)?;
         let flow = FlowId::new(
-            sub.bytes(),
+            hash,
             req.inside.port,
             outside.to_bits(),
             req.remote.addr.to_bits(),
@@ -162,7 +170,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         let sub = self.subs.subscriber_of(inside.addr);
         let si = self
             .subs
-            .find_or_insert(sub, Bucket::full(&self.quotas, now.as_millis()))
+            .find_or_insert(sub, || Bucket::full(&self.quotas, now.as_millis()))
             .ok_or(AllocError::PoolExhausted)?;
         let s = *self.subs.get(si);
         let bi = if s.addr != NONE && s.addr != addr {
@@ -237,7 +245,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         let sub = self.subs.subscriber_of(inside);
         let si = self
             .subs
-            .find_or_insert(sub, Bucket::full(&self.quotas, now.as_millis()))
+            .find_or_insert(sub, || Bucket::full(&self.quotas, now.as_millis()))
             .ok_or(AllocError::PoolExhausted)?;
         let r = quota::admit(&mut self.subs.get_mut(si).bucket, &self.quotas, now, proto);
         if r.is_err() {

@@ -172,7 +172,10 @@ impl AllocMemory {
             }
             AllocMode::PortBlock => {
                 let mut cfg = BlockConfig::new(&self.ranges, p.key());
-                cfg.first_port = p.ports.0;
+                cfg.ports = PortRange {
+                    first: p.ports.0,
+                    last: p.ports.1,
+                };
                 cfg.block_size = p.block_size;
                 cfg.max_blocks = p.max_blocks;
                 cfg.hold_down = p.hold_down;
