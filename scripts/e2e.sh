@@ -373,6 +373,7 @@ EOF
 cat >"$STATE/siit.toml" <<EOF
 [tun]
 name = "$TUN64"
+queues = 2                 # stateless: each worker translates what its queue reads
 
 [nat64]
 mode = "siit"
@@ -449,13 +450,19 @@ test_nat64_flood() {
 test_siit_eam() {
   nat64_start siit "$STATE/siit.toml" || return 1
   local out ok=0
-  out=$(nsx "$NS_H6" $TOOL udp-request "$POOL6_OUT" 7 "hello-siit") || ok=1
-  echo "$out"
-  if ((ok == 0)) && ! grep -q "^echo 198.51.100.2:[0-9]* hello-siit$" <<<"$out"; then
-    echo "expected: the IPv4 host saw the EAM address 198.51.100.2"; ok=1
-  fi
+  local i
+  for i in $(seq 1 8); do
+    out=$(nsx "$NS_H6" $TOOL udp-request "$POOL6_OUT" 7 "hello-siit-$i" $((43000 + i))) || ok=1
+    echo "$out"
+    if ((ok == 0)) && ! grep -q "^echo 198.51.100.2:$((43000 + i)) hello-siit-$i$" <<<"$out"; then
+      echo "expected: the IPv4 host saw the EAM address 198.51.100.2, port kept"; ok=1
+    fi
+  done
   nsx "$NS_H6" ping -6 -c 2 -i 0.2 -W 2 "$POOL6_OUT" || { echo "expected: ping through SIIT"; ok=1; }
   stop siit TERM || { echo "bad exit"; ok=1; }
+  grep -E "^nat64\[[01]\]: up" "$STATE/siit.log" | tail -2
+  expect "a summary from each of the two workers" \
+    grep -q '^nat64\[0\]: up' "$STATE/siit.log" && grep -q '^nat64\[1\]: up' "$STATE/siit.log" || ok=1
   return $ok
 }
 

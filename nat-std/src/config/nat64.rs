@@ -368,7 +368,11 @@ impl Nat64File {
             &self.runtime,
             LogEvents::Sessions,
             true,
-            1,
+            // SIIT keeps no state: any worker translates any packet.
+            match *self.nat64.mode.get_ref() {
+                Nat64ModeName::Siit => crate::runtime::MAX_WORKERS,
+                Nat64ModeName::Stateful => 1,
+            },
         )?;
         let n = &self.nat64;
         let seed = n.seed.unwrap_or_else(random_seed);

@@ -19,6 +19,10 @@ use std::sync::Arc;
 
 /// A translator the worker loop can drive ([`super::run`]).
 pub trait Engine {
+    /// The engine keeps no per-flow state: with several workers, each translates what it
+    /// reads and none hands packets to another.
+    const STATELESS: bool = false;
+
     /// The side `pkt` comes from: [`Direction::Outbound`] from the inside realm,
     /// [`Direction::Inbound`] from the outside; `None` if it is not for this translator (the
     /// worker counts it as `not_ours`). Packets too short or of the wrong version should go to

@@ -230,6 +230,8 @@ pub struct Worker<'q, E> {
     waker: Arc<Waker>,
     /// The SIGUSR1 count this worker last dumped for.
     dump_seen: u64,
+    /// This worker's number and how many there are.
+    id: (usize, usize),
 }
 
 /// How many hairpins deep a packet may go between workers (out, back in, an error about it).
@@ -455,9 +457,9 @@ impl<E: Engine> Worker<'_, E> {
 
     /// How the worker names itself in messages: `app`, or `app[k]` when there are several.
     fn label(&self, app: &str) -> String {
-        match &self.mesh {
-            Some(m) => format!("{app}[{}]", m.id()),
-            None => app.to_string(),
+        match self.id {
+            (_, 1) => app.to_string(),
+            (k, _) => format!("{app}[{k}]"),
         }
     }
 }
@@ -554,13 +556,13 @@ fn serve<E: Engine + Send>(
         if n == 1 { "" } else { "s, one worker each" },
         rt.log.target,
     );
-    let meshes: Vec<Option<Mesh>> = if n > 1 {
+    let meshes: Vec<Option<Mesh>> = if n > 1 && !E::STATELESS {
         mesh::build(&ctl.wakers, HEADROOM + usize::from(rt.tun_mtu))
             .into_iter()
             .map(Some)
             .collect()
     } else {
-        vec![None]
+        (0..n).map(|_| None).collect()
     };
     let tun = &tun;
     let outcomes: Vec<Result<(), RunError>> = std::thread::scope(|s| {
@@ -579,6 +581,7 @@ fn serve<E: Engine + Send>(
                 mesh,
                 waker: Arc::clone(waker),
                 dump_seen: 0,
+                id: (id, n),
             };
             let spawned = std::thread::Builder::new()
                 .name(format!("nat-worker-{id}"))
@@ -853,6 +856,87 @@ pub fn for_each_binding<I: IpAddress, O: IpAddress, S: SessionStore<I, O>>(
             if !visit(BibRef(i), b) {
                 break;
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use nat_core::allocator::{AllocRequest, PortAllocator};
+    use nat_core::flow::L4Proto;
+    use std::collections::HashMap;
+
+    fn validated(extra: &str) -> Validated {
+        let text = format!(
+            "[tun]\nname = \"t\"\nqueues = 3\n[nat]\ninside = [\"10.0.0.0/22\"]\n\
+             pool = [\"198.51.100.0/31\"]\ninside_address = \"10.0.0.1\"\nmax_sessions = 30000\n\
+             [allocation]\nseed = 7\n{extra}"
+        );
+        let p = std::path::Path::new("t.toml");
+        crate::config::Config::parse(p, &text)
+            .and_then(|c| c.validate(p, &text))
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Every mode: the allocators of the workers of a sharded NAT44 never hand out the same
+    /// outside endpoint, and each port they hand out is one the ownership rule sends back to
+    /// them.
+    #[test]
+    fn workers_allocators_are_disjoint_and_own_what_they_hand_out() {
+        for extra in [
+            "mode = \"per-port\"\nport_preservation = false\n",
+            "mode = \"per-port\"\n",
+            "mode = \"port-block\"\nblock_size = 256\nmax_blocks = 4\n",
+            "mode = \"deterministic\"\nports_per_subscriber = 60\n",
+        ] {
+            let cfg = validated(extra);
+            let n = cfg.tun_queues;
+            let shards =
+                Nat44Shards::new(n, &cfg.nat.outside_prefixes, &cfg.alloc, &cfg.statics).unwrap();
+            let policies: Vec<_> = (0..n)
+                .map(|k| shard_policy(&cfg, Some(&shards), k))
+                .collect();
+            let mut mems: Vec<_> = policies.iter().map(AllocMemory::new).collect();
+            let mut allocs: Vec<_> = mems
+                .iter_mut()
+                .zip(&policies)
+                .map(|(m, p)| m.build(p).unwrap_or_else(|e| panic!("{extra}: {}", e.0)))
+                .collect();
+            let mut holder: HashMap<Endpoint<Ipv4Addr>, usize> = HashMap::new();
+            for i in 2..600u32 {
+                let inside = Ipv4Addr::from(0x0a00_0000 + i);
+                let k = shards.subscriber_owner(inside);
+                for port in [5000u16, 5001, 40000] {
+                    let req = AllocRequest {
+                        proto: L4Proto::Udp,
+                        inside: Endpoint::new(inside, port),
+                        remote: Endpoint::new(Ipv4Addr::new(203, 0, 113, 1), 53),
+                    };
+                    let Ok(out) = allocs[k].allocate(Instant::ZERO, &req) else {
+                        continue;
+                    };
+                    if let Some(other) = holder.insert(out, k) {
+                        panic!("{extra}: {out:?} handed out by workers {other} and {k}");
+                    }
+                    let mut pkt = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0];
+                    pkt.extend([203, 0, 113, 1]);
+                    pkt.extend(out.addr.octets());
+                    pkt.extend(53u16.to_be_bytes());
+                    pkt.extend(out.port.to_be_bytes());
+                    pkt.extend([0, 8, 0, 0]);
+                    assert_eq!(
+                        shards.route(Direction::Inbound, &pkt).owner,
+                        Some(k),
+                        "{extra}: {out:?} from worker {k}"
+                    );
+                }
+            }
+            assert!(
+                holder.len() > 1000,
+                "{extra}: only {} mappings",
+                holder.len()
+            );
         }
     }
 }

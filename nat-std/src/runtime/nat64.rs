@@ -379,6 +379,8 @@ impl SiitEngine {
 }
 
 impl Engine for SiitEngine {
+    const STATELESS: bool = true;
+
     #[inline]
     fn direction(&self, pkt: &[u8]) -> Option<Direction> {
         Some(by_version(pkt))
@@ -520,7 +522,11 @@ fn run_stateful(s: &StatefulSettings, cfg: &Nat64Validated, app: &str) -> Result
 
 fn run_siit(c: &SiitConfig<MAX_EAM>, cfg: &Nat64Validated, app: &str) -> Result<(), RunError> {
     run(&cfg.runtime, app, |_| {
-        let siit = Siit::new(c.clone()).map_err(|e| RunError::Config(format!("nat64: {e}")))?;
+        // Stateless: one translator per queue, no hand-off between them.
+        let engines = (0..cfg.runtime.tun_queues.max(1))
+            .map(|_| Siit::new(c.clone()).map(SiitEngine::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| RunError::Config(format!("nat64: {e}")))?;
         let what = format!(
             "SIIT, pool6 {}, {} explicit address mappings",
             c.pool6.map_or("none".to_string(), |p| format!(
@@ -530,7 +536,7 @@ fn run_siit(c: &SiitConfig<MAX_EAM>, cfg: &Nat64Validated, app: &str) -> Result<
             )),
             c.eamt.len()
         );
-        Ok((vec![SiitEngine::new(siit)], what))
+        Ok((engines, what))
     })
 }
 
