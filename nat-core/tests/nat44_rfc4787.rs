@@ -570,6 +570,32 @@ fn rfc4787_req_14_hairpinned_fragments_follow_their_first() {
 }
 
 #[test]
+fn rfc4787_req_14_hairpinned_fragments_between_shards() {
+    // X1 on shard A, X2 on shard B: A translates every fragment out, B finishes each one
+    // (the later ones follow the first B saw).
+    let mut c = config();
+    c.hairpin_handoff = true;
+    let mut a = nat_with(c.clone(), TestAlloc::new(&[outside_addr()], 10));
+    let mut b = nat_with(c, TestAlloc::new(&[outside_addr()], 10));
+    out(&mut b, 0.0, &udp(ep(x2(), 6000), ep(y1(), 3478), b""));
+    let payload: Vec<u8> = (0..100).map(|i| i as u8).collect();
+    let whole = udp(ep(x1(), 5000), xp(6000), &payload);
+    let mut delivered = vec![];
+    for f in &fragments(&whole, 48, 0x5151) {
+        let (v, half) = run(&mut a, 1.0, Direction::Outbound, f);
+        assert!(matches!(v, Verdict::Forward { .. }), "{v:?}");
+        assert_eq!(addrs(&half), (outside_addr(), outside_addr()), "out only");
+        delivered.push(hairpin(&mut b, 1.0, &half));
+    }
+    for d in &delivered {
+        assert_eq!(addrs(d), (outside_addr(), x2()));
+        assert!(checksums_valid(d));
+    }
+    let want = udp(xp(5000), ep(x2(), 6000), &payload);
+    assert_eq!(reassemble(&delivered), want[20..]);
+}
+
+#[test]
 fn rfc4787_req_14a_orphan_fragment_flood_bounded() {
     let mut nat = nat();
     let (pkt, _) = flow(&mut nat);
