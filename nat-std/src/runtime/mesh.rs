@@ -12,13 +12,18 @@
 //! it. Either the worker sees the packet or the sender sees the flag: no packet waits for the
 //! read's timeout.
 
-use super::shard::FragmentKey;
+use super::shard::{FragmentKey, Route};
 use crate::tun::Waker;
 use nat_core::fragments::FragmentTable;
+use nat_core::time::Instant;
 use nat_core::verdict::Direction;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, sync_channel};
+use std::time::Duration;
+
+/// How long a first fragment's owner is remembered for the rest of its datagram.
+const FRAGMENT_FOLLOW: Duration = Duration::from_secs(5);
 
 /// Packet buffers each worker owns for hand-offs.
 pub const BUFFERS_PER_WORKER: usize = 1024;
@@ -178,6 +183,32 @@ impl Mesh {
         }
     }
 
+    /// The worker that translates `pkt`, whose [`Route`] is `route`: its owner, or whoever
+    /// reads it if it has none; a later fragment goes where its first went. `None`: a later
+    /// fragment whose first has not been seen waits for it ([`take_ready`] releases it) or,
+    /// with no room to wait, is dropped and counted.
+    ///
+    /// [`take_ready`]: FragmentOwners::take_ready
+    pub fn owner(&mut self, route: &Route, pkt: &[u8], now: Instant) -> Option<usize> {
+        let until = now + FRAGMENT_FOLLOW;
+        match route.fragment {
+            Some((key, true)) => {
+                let o = route.owner.unwrap_or(self.id);
+                self.fragments.remember(key, o as u16, now, until);
+                Some(o)
+            }
+            Some((key, false)) => {
+                let o = self.fragments.lookup(&key, now).map(usize::from);
+                let o = o.or(route.owner);
+                if o.is_none() && !self.fragments.wait(key, pkt, now, until) {
+                    self.counters.orphans_dropped += 1;
+                }
+                o
+            }
+            None => Some(route.owner.unwrap_or(self.id)),
+        }
+    }
+
     /// The next packet another worker handed to this one.
     #[inline]
     pub fn recv(&mut self) -> Option<Handoff> {
@@ -263,6 +294,52 @@ mod tests {
         let mut m = mesh(2);
         m[0].send(1, Kind::Hairpin, &[0; 200], 16);
         assert_eq!(m[0].counters.dropped, 1);
+    }
+
+    #[test]
+    fn later_fragments_follow_their_first_and_early_ones_wait() {
+        let mut m = mesh(3);
+        let m0 = &mut m[0];
+        let key = (
+            std::net::Ipv4Addr::new(203, 0, 113, 9),
+            std::net::Ipv4Addr::new(198, 51, 100, 1),
+            77,
+            17,
+        );
+        let t = Instant::from_millis(1000);
+        let later = Route {
+            owner: None,
+            fragment: Some((key, false)),
+        };
+        // Before its first: it waits.
+        assert_eq!(m0.owner(&later, b"later-bytes", t), None);
+        assert_eq!(m0.fragments.waiting_count(), 1);
+        // The first names worker 2; the waiting one is released to it, and the next follows.
+        let first = Route {
+            owner: Some(2),
+            fragment: Some((key, true)),
+        };
+        assert_eq!(m0.owner(&first, b"first", t), Some(2));
+        let mut out = [0u8; 64];
+        assert_eq!(m0.fragments.take_ready(t, &mut out), Some((11, 2)));
+        assert_eq!(&out[..11], b"later-bytes");
+        assert_eq!(m0.owner(&later, b"x", t), Some(2));
+        // Outbound later fragments name their owner (the subscriber's) when no first was seen.
+        let other = Route {
+            owner: Some(1),
+            fragment: Some(((key.1, key.0, 5, 17), false)),
+        };
+        assert_eq!(m0.owner(&other, b"x", t), Some(1));
+        // An orphan flood fills only the waiting room, and is counted.
+        for id in 0..100u16 {
+            let r = Route {
+                owner: None,
+                fragment: Some(((key.0, key.1, 1000 + id, 17), false)),
+            };
+            assert_eq!(m0.owner(&r, b"x", t), None);
+        }
+        assert_eq!(m0.fragments.waiting_count(), ORPHANS);
+        assert_eq!(m0.counters.orphans_dropped, 100 - ORPHANS as u64);
     }
 
     #[test]

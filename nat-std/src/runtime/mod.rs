@@ -328,30 +328,8 @@ impl<E: Engine> Worker<'_, E> {
             return self.translate(now, kind, buf, start, len, depth);
         };
         let me = mesh.id();
-        let until = now + FRAGMENT_FOLLOW;
-        let owner = match route.fragment {
-            Some((key, true)) => {
-                let o = route.owner.unwrap_or(me);
-                mesh.fragments.remember(key, o as u16, now, until);
-                o
-            }
-            Some((key, false)) => {
-                match mesh
-                    .fragments
-                    .lookup(&key, now)
-                    .map(usize::from)
-                    .or(route.owner)
-                {
-                    Some(o) => o,
-                    None => {
-                        if !mesh.fragments.wait(key, pkt, now, until) {
-                            mesh.counters.orphans_dropped += 1;
-                        }
-                        return;
-                    }
-                }
-            }
-            None => route.owner.unwrap_or(me),
+        let Some(owner) = mesh.owner(&route, pkt, now) else {
+            return;
         };
         if owner == me {
             self.translate(now, kind, buf, start, len, depth);
@@ -463,9 +441,6 @@ impl<E: Engine> Worker<'_, E> {
         }
     }
 }
-
-/// How long a first fragment's owner is remembered for the rest of its datagram.
-const FRAGMENT_FOLLOW: Duration = Duration::from_secs(5);
 
 /// Sets up the clock, the signal handlers (SIGINT and SIGTERM stop, SIGUSR1 dumps) and one
 /// worker per engine `build` makes, each on its own queue of the TUN device of `rt` (which
