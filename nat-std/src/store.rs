@@ -211,8 +211,8 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
     }
 
     #[inline]
-    fn session(&self, s: SessionRef) -> Option<&SessionEntry<I, O>> {
-        self.sessions.get(s.0).map(|x| &x.entry)
+    fn session(&self, s: SessionRef) -> Option<SessionEntry<I, O>> {
+        self.sessions.get(s.0).map(|x| x.entry)
     }
 
     #[inline]
@@ -315,8 +315,8 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
             .map(|&id| BibRef(id))
     }
 
-    fn bib(&self, b: BibRef) -> Option<&BibEntry<I, O>> {
-        self.bibs.get(b.0).map(|x| &x.entry)
+    fn bib(&self, b: BibRef) -> Option<BibEntry<I, O>> {
+        self.bibs.get(b.0).map(|x| x.entry)
     }
 
     fn insert_bib(&mut self, mut entry: BibEntry<I, O>) -> Result<BibRef, StoreError> {

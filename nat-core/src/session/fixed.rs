@@ -174,8 +174,8 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
     }
 
     #[inline]
-    fn session(&self, s: SessionRef) -> Option<&SessionEntry<I, O>> {
-        self.slot(s).map(|slot| &slot.entry)
+    fn session(&self, s: SessionRef) -> Option<SessionEntry<I, O>> {
+        self.slot(s).map(|slot| slot.entry)
     }
 
     #[inline]
@@ -274,11 +274,8 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
             .map(BibRef)
     }
 
-    fn bib(&self, b: BibRef) -> Option<&BibEntry<I, O>> {
-        self.bibs
-            .get(b.0 as usize)?
-            .as_ref()
-            .map(|slot| &slot.entry)
+    fn bib(&self, b: BibRef) -> Option<BibEntry<I, O>> {
+        self.bibs.get(b.0 as usize)?.as_ref().map(|slot| slot.entry)
     }
 
     fn insert_bib(&mut self, mut entry: BibEntry<I, O>) -> Result<BibRef, StoreError> {
@@ -297,7 +294,7 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
     }
 
     fn remove_bib(&mut self, b: BibRef) -> Result<BibEntry<I, O>, StoreError> {
-        let entry = self.bib(b).copied().ok_or(StoreError::Stale)?;
+        let entry = self.bib(b).ok_or(StoreError::Stale)?;
         if entry.sessions > 0 {
             return Err(StoreError::InUse);
         }
