@@ -1,49 +1,183 @@
-//! A session store for tens of millions of sessions: slabs in `Vec`s, two `hashbrown` index
-//! tables per table (inside key and outside key), and the timer wheel of `nat-core`, so that
-//! expiring N sessions costs O(N) and never a scan.
+//! A session store for tens of millions of sessions: packed records in `Vec` slabs, two
+//! `hashbrown` index tables per table (inside key and outside key), and the timer wheel of
+//! `nat-core`, so that expiring N sessions costs O(N) and never a scan.
 //!
 //! Memory is bounded by the configured capacity, never by what the network sends: an insert
-//! past it is [`StoreError::Full`]. The bytes a session costs are measured by the
-//! `bytes_per_session` test and the scale bench (BENCHMARKS.md).
+//! past it is [`StoreError::Full`].
+//!
+//! # Bytes per session
+//!
+//! A NAT44 session (`HashStore<Ipv4Addr, Ipv4Addr>`) is a 44-byte record with no padding:
+//! expiry 8, wheel links 8 (next, previous; a list head marks its slot in place of a previous
+//! id, so no tick is stored), next session of its binding 4, binding id 4, inside, outside and
+//! remote endpoints 3 × 6, TCP state 1, protocol and flags 1. The remote as the outside sees it
+//! and the translator's tag are not in the record: NAT44 never translates the remote and keeps
+//! no tag, so they are rebuilt from the remote as the inside sees it. A session that needs them
+//! (LSNAT, and NAT64 always) keeps them in a column of 10 bytes per session beside the records,
+//! allocated the first time one is needed (or by [`HashStore::reserve_translated`]). Freed
+//! slots are chained through the record itself: no free list, no `Option` tag.
+//!
+//! Each index holds a `u32` id and a control byte per bucket; at 10 million entries a `hashbrown`
+//! table has 2^24 buckets: 8.4 bytes per entry. Measured by `cargo run --release -p nat-benches
+//! --bin scale` at 10 M sessions, each with its own binding (the worst case), 2026-11-22:
+//!
+//! | part | bytes per session |
+//! |---|---|
+//! | session record + inside and outside indexes | 44 + 16.8 = 60.8 |
+//! | binding record (27) + its two indexes | 27 + 16.8 = 43.8 |
+//! | total, one binding per session | 104.6 (the `bytes_per_session` test bounds it) |
 
 use hashbrown::HashTable;
 use nat_core::flow::{Endpoint, FlowKey, IpAddress, L4Proto};
 use nat_core::session::{
-    BibEntry, BibKey, BibRef, FlowHasher, Link, SessionEntry, SessionRef, SessionStore, StoreError,
-    TimerWheel, WheelLinks,
+    BibEntry, BibKey, BibRef, FlowHasher, Link, MAX_ENTRIES, SessionEntry, SessionRef,
+    SessionStore, StoreError, TimerWheel, WheelLinks,
 };
 use nat_core::time::Instant;
 use nat_core::verdict::Direction;
 
 const NIL: u32 = u32::MAX;
 
+/// The protocol field of a free slot (protocols use 0..3).
+const VACANT: u8 = 3;
+const PROTO_MASK: u8 = 0b11;
+/// Session flag: the translated remote and the tag are in the `translated` column.
+const TRANSLATED: u8 = 0b100;
+/// Binding flag: a static binding.
+const STATIC: u8 = 0b100;
+
+fn proto_of(meta: u8) -> L4Proto {
+    L4Proto::ALL[usize::from(meta & PROTO_MASK).min(2)]
+}
+
+/// A session as stored: no padding, the fields NAT44 does not use left out (see the module doc).
+/// Packed to 4 so that the wheel can borrow the links.
 #[derive(Clone, Copy, Debug)]
-struct SessionSlot<I, O> {
-    entry: SessionEntry<I, O>,
+#[repr(C, packed(4))]
+struct SessionRecord<I, O> {
+    expires_ms: u64,
     link: Link,
-    next_in_bib: u32,
+    /// The next session of the same binding; in a free slot, the next free slot.
+    next: u32,
+    bib: u32,
+    inside: Endpoint<I>,
+    outside: Endpoint<O>,
+    remote_in: Endpoint<I>,
+    state: u8,
+    /// Protocol (bits 0-1, [`VACANT`] in a free slot) and [`TRANSLATED`].
+    meta: u8,
 }
 
+/// The part of a session that only translators of the remote endpoint use.
 #[derive(Clone, Copy, Debug)]
-struct BibSlot<I, O> {
-    entry: BibEntry<I, O>,
-    first_session: u32,
+#[repr(C, packed(2))]
+struct Translated<O> {
+    remote_out: Endpoint<O>,
+    tag: u32,
 }
 
-/// A slab: entries addressed by `u32` ids, freed ids reused first.
+/// A binding as stored, with no padding.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, packed)]
+struct BibRecord<I, O> {
+    sessions: u32,
+    /// The first session of the binding; in a free slot, the next free slot.
+    first: u32,
+    inside: Endpoint<I>,
+    remote: Endpoint<O>,
+    outside: Endpoint<O>,
+    /// Protocol (bits 0-1, [`VACANT`] in a free slot) and [`STATIC`].
+    meta: u8,
+}
+
+impl<I: IpAddress, O: IpAddress> BibRecord<I, O> {
+    fn entry(&self) -> BibEntry<I, O> {
+        BibEntry {
+            key: self.key(),
+            outside: self.outside,
+            is_static: self.meta & STATIC != 0,
+            sessions: self.sessions,
+        }
+    }
+
+    fn key(&self) -> BibKey<I, O> {
+        BibKey {
+            proto: proto_of(self.meta),
+            inside: self.inside,
+            remote: self.remote,
+        }
+    }
+
+    fn outside_hash_key(&self) -> (L4Proto, Endpoint<O>) {
+        (proto_of(self.meta), self.outside)
+    }
+}
+
+/// A slab slot that chains free slots through itself.
+trait Slot: Copy {
+    fn vacant(next_free: u32) -> Self;
+    fn is_live(&self) -> bool;
+    fn next_free(&self) -> u32;
+}
+
+impl<I: IpAddress, O: IpAddress> Slot for SessionRecord<I, O> {
+    fn vacant(next_free: u32) -> Self {
+        SessionRecord {
+            expires_ms: 0,
+            link: Link::UNLINKED,
+            next: next_free,
+            bib: NIL,
+            inside: Endpoint::new(I::UNSPECIFIED, 0),
+            outside: Endpoint::new(O::UNSPECIFIED, 0),
+            remote_in: Endpoint::new(I::UNSPECIFIED, 0),
+            state: 0,
+            meta: VACANT,
+        }
+    }
+    #[inline]
+    fn is_live(&self) -> bool {
+        self.meta & PROTO_MASK != VACANT
+    }
+    fn next_free(&self) -> u32 {
+        self.next
+    }
+}
+
+impl<I: IpAddress, O: IpAddress> Slot for BibRecord<I, O> {
+    fn vacant(next_free: u32) -> Self {
+        BibRecord {
+            sessions: 0,
+            first: next_free,
+            inside: Endpoint::new(I::UNSPECIFIED, 0),
+            remote: Endpoint::new(O::UNSPECIFIED, 0),
+            outside: Endpoint::new(O::UNSPECIFIED, 0),
+            meta: VACANT,
+        }
+    }
+    #[inline]
+    fn is_live(&self) -> bool {
+        self.meta & PROTO_MASK != VACANT
+    }
+    fn next_free(&self) -> u32 {
+        self.first
+    }
+}
+
+/// A slab: entries addressed by `u32` ids, freed ids reused first (last freed, first reused),
+/// free slots chained through themselves.
 #[derive(Debug)]
 struct Slab<T> {
-    slots: Vec<Option<T>>,
-    free: Vec<u32>,
+    slots: Vec<T>,
+    free: u32,
     len: usize,
     cap: usize,
 }
 
-impl<T> Slab<T> {
+impl<T: Slot> Slab<T> {
     fn new(cap: usize) -> Self {
         Slab {
             slots: Vec::new(),
-            free: Vec::new(),
+            free: NIL,
             len: 0,
             cap,
         }
@@ -53,13 +187,15 @@ impl<T> Slab<T> {
         if self.len >= self.cap {
             return None;
         }
-        let id = match self.free.pop() {
-            Some(id) => {
-                self.slots[id as usize] = Some(v);
+        let id = match self.slots.get_mut(self.free as usize) {
+            Some(slot) => {
+                let id = self.free;
+                self.free = slot.next_free();
+                *slot = v;
                 id
             }
             None => {
-                self.slots.push(Some(v));
+                self.slots.push(v);
                 (self.slots.len() - 1) as u32
             }
         };
@@ -68,40 +204,124 @@ impl<T> Slab<T> {
     }
 
     fn remove(&mut self, id: u32) -> Option<T> {
-        let v = self.slots.get_mut(id as usize)?.take()?;
-        self.free.push(id);
+        let slot = self.slots.get_mut(id as usize)?;
+        if !slot.is_live() {
+            return None;
+        }
+        let v = core::mem::replace(slot, T::vacant(self.free));
+        self.free = id;
         self.len -= 1;
         Some(v)
     }
 
     #[inline]
     fn get(&self, id: u32) -> Option<&T> {
-        self.slots.get(id as usize)?.as_ref()
+        self.slots.get(id as usize).filter(|s| s.is_live())
     }
 
     #[inline]
     fn get_mut(&mut self, id: u32) -> Option<&mut T> {
-        self.slots.get_mut(id as usize)?.as_mut()
+        self.slots.get_mut(id as usize).filter(|s| s.is_live())
     }
 }
 
-struct Links<'a, I, O>(&'a mut Slab<SessionSlot<I, O>>);
+/// The sessions: records, and the column of translated remotes and tags (empty until a session
+/// needs it; then as long as the records).
+struct Sessions<I, O> {
+    slab: Slab<SessionRecord<I, O>>,
+    translated: Vec<Translated<O>>,
+}
 
-impl<I, O> WheelLinks for Links<'_, I, O> {
+impl<I: IpAddress, O: IpAddress> Sessions<I, O> {
+    const UNTRANSLATED: Translated<O> = Translated {
+        remote_out: Endpoint::new(O::UNSPECIFIED, 0),
+        tag: 0,
+    };
+
+    /// The remote as the outside sees it and the tag of live session `id`.
+    #[inline]
+    fn translated(&self, id: u32, r: &SessionRecord<I, O>) -> (Endpoint<O>, u32) {
+        if r.meta & TRANSLATED != 0 {
+            let t = self
+                .translated
+                .get(id as usize)
+                .copied()
+                .unwrap_or(Self::UNTRANSLATED);
+            (t.remote_out, t.tag)
+        } else {
+            let remote_in = r.remote_in;
+            (
+                Endpoint::new(O::from_bytes(remote_in.addr.bytes()), remote_in.port),
+                0,
+            )
+        }
+    }
+
+    #[inline]
+    fn entry(&self, id: u32) -> Option<SessionEntry<I, O>> {
+        let r = self.slab.get(id)?;
+        let (remote_out, tag) = self.translated(id, r);
+        Some(SessionEntry {
+            bib: BibRef(r.bib),
+            proto: proto_of(r.meta),
+            inside: r.inside,
+            outside: r.outside,
+            remote_in: r.remote_in,
+            remote_out,
+            state: r.state,
+            tag,
+            expires: Instant::from_millis(r.expires_ms),
+        })
+    }
+
+    #[inline]
+    fn inside_key(r: &SessionRecord<I, O>) -> FlowKey<I> {
+        FlowKey::new(proto_of(r.meta), r.inside, r.remote_in)
+    }
+
+    #[inline]
+    fn outside_key(&self, id: u32, r: &SessionRecord<I, O>) -> FlowKey<O> {
+        FlowKey::new(proto_of(r.meta), self.translated(id, r).0, r.outside)
+    }
+
+    /// Makes the translated column as long as the slab, reserving as much as the slab has.
+    fn grow_translated(&mut self) {
+        let (len, cap) = (self.slab.slots.len(), self.slab.slots.capacity());
+        if self.translated.capacity() < cap {
+            self.translated.reserve_exact(cap - self.translated.len());
+        }
+        self.translated.resize(len, Self::UNTRANSLATED);
+    }
+}
+
+/// Whether a session keeps its translated remote and tag apart: unless the remote is the same
+/// bytes on both sides and the tag is 0.
+fn is_translated<I: IpAddress, O: IpAddress>(e: &SessionEntry<I, O>) -> bool {
+    I::LEN != O::LEN
+        || e.tag != 0
+        || e.remote_in.port != e.remote_out.port
+        || e.remote_in.addr.bytes() != e.remote_out.addr.bytes()
+}
+
+struct Links<'a, I, O>(&'a mut Slab<SessionRecord<I, O>>);
+
+impl<I: IpAddress, O: IpAddress> WheelLinks for Links<'_, I, O> {
+    #[inline]
     fn link_mut(&mut self, id: u32) -> Option<&mut Link> {
         self.0.get_mut(id).map(|s| &mut s.link)
     }
 
     fn expires_ms(&self, id: u32) -> Option<u64> {
-        self.0.get(id).map(|s| s.entry.expires.as_millis())
+        self.0.get(id).map(|s| s.expires_ms)
     }
 }
 
-/// A [`SessionStore`] on the heap for large tables.
+/// A [`SessionStore`] on the heap for large tables: 61 bytes per NAT44 session with its two
+/// indexes, 44 more per binding with its two (see the module doc).
 pub struct HashStore<I, O> {
     hasher: FlowHasher,
-    sessions: Slab<SessionSlot<I, O>>,
-    bibs: Slab<BibSlot<I, O>>,
+    sessions: Sessions<I, O>,
+    bibs: Slab<BibRecord<I, O>>,
     by_inside: HashTable<u32>,
     by_outside: HashTable<u32>,
     bib_by_inside: HashTable<u32>,
@@ -113,10 +333,13 @@ impl<I: IpAddress, O: IpAddress> HashStore<I, O> {
     /// A store for at most `sessions` sessions and as many bindings, with hashes keyed by
     /// `seed`. Memory is reserved as the tables fill, up to the capacity.
     pub fn with_capacity(sessions: usize, seed: u64) -> Self {
-        let cap = sessions.min(u32::MAX as usize - 1);
+        let cap = sessions.min(MAX_ENTRIES as usize);
         HashStore {
             hasher: FlowHasher::new(seed),
-            sessions: Slab::new(cap),
+            sessions: Sessions {
+                slab: Slab::new(cap),
+                translated: Vec::new(),
+            },
             bibs: Slab::new(cap),
             by_inside: HashTable::new(),
             by_outside: HashTable::new(),
@@ -127,44 +350,61 @@ impl<I: IpAddress, O: IpAddress> HashStore<I, O> {
     }
 
     /// Reserves memory for `n` sessions and bindings now, so that the packet path never
-    /// grows a table (growing rehashes: a latency spike).
+    /// grows a table (growing rehashes: a latency spike). Between address families (NAT64)
+    /// this reserves the translated remotes too.
     pub fn reserve(&mut self, n: usize) {
-        let n = n.min(self.sessions.cap);
-        self.sessions.slots.reserve(n);
+        let n = n.min(self.sessions.slab.cap);
+        self.sessions.slab.slots.reserve(n);
         self.bibs.slots.reserve(n);
+        if I::LEN != O::LEN || !self.sessions.translated.is_empty() {
+            self.sessions.grow_translated();
+        }
         let h = self.hasher;
         let (ss, bs) = (&self.sessions, &self.bibs);
         self.by_inside.reserve(n, |&id| {
-            ss.get(id).map_or(0, |s| h.hash(&s.entry.inside_key()))
+            ss.slab
+                .get(id)
+                .map_or(0, |r| h.hash(&Sessions::inside_key(r)))
         });
         self.by_outside.reserve(n, |&id| {
-            ss.get(id).map_or(0, |s| h.hash(&s.entry.outside_key()))
+            ss.slab
+                .get(id)
+                .map_or(0, |r| h.hash(&ss.outside_key(id, r)))
         });
         self.bib_by_inside
-            .reserve(n, |&id| bs.get(id).map_or(0, |b| h.hash(&b.entry.key)));
+            .reserve(n, |&id| bs.get(id).map_or(0, |b| h.hash(&b.key())));
         self.bib_by_outside.reserve(n, |&id| {
-            bs.get(id)
-                .map_or(0, |b| h.hash(&(b.entry.key.proto, &b.entry.outside)))
+            bs.get(id).map_or(0, |b| h.hash(&b.outside_hash_key()))
         });
     }
 
-    /// Heap bytes held by the tables (slabs, free lists and indexes) and the wheel.
+    /// Reserves, beside [`reserve`](Self::reserve), the column of translated remotes and tags
+    /// for `n` sessions: for a translator that changes the remote endpoint or keeps a tag
+    /// (LSNAT), so that its first session does not allocate on the packet path. NAT44 needs
+    /// none of it.
+    pub fn reserve_translated(&mut self, n: usize) {
+        let n = n.min(self.sessions.slab.cap);
+        let t = &mut self.sessions.translated;
+        t.reserve_exact(n.saturating_sub(t.len()));
+        self.sessions.grow_translated();
+    }
+
+    /// Heap bytes held by the tables (records, the translated column and the indexes, as
+    /// allocated) and the wheel.
     pub fn heap_bytes(&self) -> usize {
         use core::mem::size_of;
-        let table = |t: &HashTable<u32>| t.capacity() * (size_of::<u32>() + 1);
-        self.sessions.slots.capacity() * size_of::<Option<SessionSlot<I, O>>>()
-            + self.sessions.free.capacity() * 4
-            + self.bibs.slots.capacity() * size_of::<Option<BibSlot<I, O>>>()
-            + self.bibs.free.capacity() * 4
-            + table(&self.by_inside)
-            + table(&self.by_outside)
-            + table(&self.bib_by_inside)
-            + table(&self.bib_by_outside)
+        self.sessions.slab.slots.capacity() * size_of::<SessionRecord<I, O>>()
+            + self.sessions.translated.capacity() * size_of::<Translated<O>>()
+            + self.bibs.slots.capacity() * size_of::<BibRecord<I, O>>()
+            + self.by_inside.allocation_size()
+            + self.by_outside.allocation_size()
+            + self.bib_by_inside.allocation_size()
+            + self.bib_by_outside.allocation_size()
             + size_of::<TimerWheel>()
     }
 
     fn hash_bib_outside(&self, proto: L4Proto, outside: &Endpoint<O>) -> u64 {
-        self.hasher.hash(&(proto, outside))
+        self.hasher.hash(&(proto, *outside))
     }
 }
 
@@ -192,10 +432,10 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
 
     #[inline]
     fn find_inside(&self, hash: u64, key: &FlowKey<I>) -> Option<SessionRef> {
-        let s = &self.sessions;
+        let s = &self.sessions.slab;
         self.by_inside
             .find(hash, |&id| {
-                s.get(id).is_some_and(|x| x.entry.inside_key() == *key)
+                s.get(id).is_some_and(|r| Sessions::inside_key(r) == *key)
             })
             .map(|&id| SessionRef(id))
     }
@@ -205,54 +445,79 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
         let s = &self.sessions;
         self.by_outside
             .find(hash, |&id| {
-                s.get(id).is_some_and(|x| x.entry.outside_key() == *key)
+                s.slab.get(id).is_some_and(|r| {
+                    let outside = r.outside;
+                    outside == key.dst && s.outside_key(id, r) == *key
+                })
             })
             .map(|&id| SessionRef(id))
     }
 
     #[inline]
     fn session(&self, s: SessionRef) -> Option<SessionEntry<I, O>> {
-        self.sessions.get(s.0).map(|x| x.entry)
+        self.sessions.entry(s.0)
     }
 
     #[inline]
     fn update(&mut self, s: SessionRef, state: u8, expires: Instant) -> Result<(), StoreError> {
-        let slot = self.sessions.get_mut(s.0).ok_or(StoreError::Stale)?;
-        slot.entry.state = state;
-        slot.entry.expires = expires;
-        self.wheel
-            .reschedule(&mut Links(&mut self.sessions), s.0, expires.as_millis());
+        let r = self.sessions.slab.get_mut(s.0).ok_or(StoreError::Stale)?;
+        let old = r.expires_ms;
+        r.expires_ms = expires.as_millis();
+        r.state = state;
+        self.wheel.reschedule(
+            &mut Links(&mut self.sessions.slab),
+            s.0,
+            old,
+            expires.as_millis(),
+        );
         Ok(())
     }
 
     fn insert_session(&mut self, entry: SessionEntry<I, O>) -> Result<SessionRef, StoreError> {
-        let first = self
-            .bibs
-            .get(entry.bib.0)
-            .ok_or(StoreError::Stale)?
-            .first_session;
-        let slot = SessionSlot {
-            entry,
+        let first = self.bibs.get(entry.bib.0).ok_or(StoreError::Stale)?.first;
+        let translated = is_translated(&entry);
+        let record = SessionRecord {
+            expires_ms: entry.expires.as_millis(),
             link: Link::UNLINKED,
-            next_in_bib: first,
+            next: first,
+            bib: entry.bib.0,
+            inside: entry.inside,
+            outside: entry.outside,
+            remote_in: entry.remote_in,
+            state: entry.state,
+            meta: entry.proto.index() as u8 | if translated { TRANSLATED } else { 0 },
         };
-        let id = self.sessions.insert(slot).ok_or(StoreError::Full)?;
+        let id = self.sessions.slab.insert(record).ok_or(StoreError::Full)?;
+        let ss = &mut self.sessions;
+        if translated {
+            if ss.translated.len() <= id as usize {
+                ss.grow_translated();
+            }
+            if let Some(t) = ss.translated.get_mut(id as usize) {
+                *t = Translated {
+                    remote_out: entry.remote_out,
+                    tag: entry.tag,
+                };
+            }
+        }
         let h = self.hasher;
-        let s = &self.sessions;
+        let ss = &self.sessions;
         self.by_inside
             .insert_unique(h.hash(&entry.inside_key()), id, |&i| {
-                s.get(i).map_or(0, |x| h.hash(&x.entry.inside_key()))
+                ss.slab
+                    .get(i)
+                    .map_or(0, |r| h.hash(&Sessions::inside_key(r)))
             });
         self.by_outside
             .insert_unique(h.hash(&entry.outside_key()), id, |&i| {
-                s.get(i).map_or(0, |x| h.hash(&x.entry.outside_key()))
+                ss.slab.get(i).map_or(0, |r| h.hash(&ss.outside_key(i, r)))
             });
         if let Some(b) = self.bibs.get_mut(entry.bib.0) {
-            b.first_session = id;
-            b.entry.sessions += 1;
+            b.first = id;
+            b.sessions += 1;
         }
         self.wheel.insert(
-            &mut Links(&mut self.sessions),
+            &mut Links(&mut self.sessions.slab),
             id,
             entry.expires.as_millis(),
         );
@@ -260,9 +525,9 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
     }
 
     fn remove_session(&mut self, s: SessionRef) -> Option<SessionEntry<I, O>> {
-        let slot = *self.sessions.get(s.0)?;
-        let e = slot.entry;
-        self.wheel.remove(&mut Links(&mut self.sessions), s.0);
+        let e = self.sessions.entry(s.0)?;
+        let next = self.sessions.slab.get(s.0)?.next;
+        self.wheel.remove(&mut Links(&mut self.sessions.slab), s.0);
         if let Ok(o) = self
             .by_inside
             .find_entry(self.hasher.hash(&e.inside_key()), |&i| i == s.0)
@@ -276,23 +541,21 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
             o.remove();
         }
         if let Some(b) = self.bibs.get_mut(e.bib.0) {
-            b.entry.sessions = b.entry.sessions.saturating_sub(1);
-            if b.first_session == s.0 {
-                b.first_session = slot.next_in_bib;
+            b.sessions = b.sessions.saturating_sub(1);
+            if b.first == s.0 {
+                b.first = next;
             } else {
-                let mut cur = b.first_session;
-                while let Some(c) = self.sessions.get(cur) {
-                    if c.next_in_bib == s.0 {
-                        if let Some(c) = self.sessions.get_mut(cur) {
-                            c.next_in_bib = slot.next_in_bib;
-                        }
+                let mut cur = b.first;
+                while let Some(c) = self.sessions.slab.get_mut(cur) {
+                    if c.next == s.0 {
+                        c.next = next;
                         break;
                     }
-                    cur = c.next_in_bib;
+                    cur = c.next;
                 }
             }
         }
-        self.sessions.remove(s.0);
+        self.sessions.slab.remove(s.0);
         Some(e)
     }
 
@@ -300,7 +563,7 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
         let b = &self.bibs;
         self.bib_by_inside
             .find(self.hasher.hash(key), |&id| {
-                b.get(id).is_some_and(|x| x.entry.key == *key)
+                b.get(id).is_some_and(|x| x.key() == *key)
             })
             .map(|&id| BibRef(id))
     }
@@ -310,40 +573,40 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
         self.bib_by_outside
             .find(self.hash_bib_outside(proto, outside), |&id| {
                 b.get(id)
-                    .is_some_and(|x| x.entry.key.proto == proto && x.entry.outside == *outside)
+                    .is_some_and(|x| x.outside_hash_key() == (proto, *outside))
             })
             .map(|&id| BibRef(id))
     }
 
     fn bib(&self, b: BibRef) -> Option<BibEntry<I, O>> {
-        self.bibs.get(b.0).map(|x| x.entry)
+        self.bibs.get(b.0).map(BibRecord::entry)
     }
 
-    fn insert_bib(&mut self, mut entry: BibEntry<I, O>) -> Result<BibRef, StoreError> {
-        entry.sessions = 0;
-        let id = self
-            .bibs
-            .insert(BibSlot {
-                entry,
-                first_session: NIL,
-            })
-            .ok_or(StoreError::Full)?;
+    fn insert_bib(&mut self, entry: BibEntry<I, O>) -> Result<BibRef, StoreError> {
+        let record = BibRecord {
+            sessions: 0,
+            first: NIL,
+            inside: entry.key.inside,
+            remote: entry.key.remote,
+            outside: entry.outside,
+            meta: entry.key.proto.index() as u8 | if entry.is_static { STATIC } else { 0 },
+        };
+        let id = self.bibs.insert(record).ok_or(StoreError::Full)?;
         let h = self.hasher;
         let b = &self.bibs;
         self.bib_by_inside
             .insert_unique(h.hash(&entry.key), id, |&i| {
-                b.get(i).map_or(0, |x| h.hash(&x.entry.key))
+                b.get(i).map_or(0, |x| h.hash(&x.key()))
             });
         self.bib_by_outside
-            .insert_unique(h.hash(&(entry.key.proto, &entry.outside)), id, |&i| {
-                b.get(i)
-                    .map_or(0, |x| h.hash(&(x.entry.key.proto, &x.entry.outside)))
+            .insert_unique(h.hash(&(entry.key.proto, entry.outside)), id, |&i| {
+                b.get(i).map_or(0, |x| h.hash(&x.outside_hash_key()))
             });
         Ok(BibRef(id))
     }
 
     fn remove_bib(&mut self, b: BibRef) -> Result<BibEntry<I, O>, StoreError> {
-        let e = self.bibs.get(b.0).ok_or(StoreError::Stale)?.entry;
+        let e = self.bibs.get(b.0).ok_or(StoreError::Stale)?.entry();
         if e.sessions > 0 {
             return Err(StoreError::InUse);
         }
@@ -369,12 +632,12 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
         let Some(bib) = self.bibs.get(b.0) else {
             return;
         };
-        let mut cur = bib.first_session;
-        while let Some(s) = self.sessions.get(cur) {
-            if !visit(SessionRef(cur), &s.entry) {
+        let mut cur = bib.first;
+        while let Some(e) = self.sessions.entry(cur) {
+            if !visit(SessionRef(cur), &e) {
                 return;
             }
-            cur = s.next_in_bib;
+            cur = self.sessions.slab.get(cur).map_or(NIL, |r| r.next);
         }
     }
 
@@ -385,13 +648,13 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
     fn pop_expired(&mut self, now: Instant) -> Option<(SessionRef, SessionEntry<I, O>)> {
         let id = self
             .wheel
-            .pop(&mut Links(&mut self.sessions), now.as_millis())?;
+            .pop(&mut Links(&mut self.sessions.slab), now.as_millis())?;
         let e = self.remove_session(SessionRef(id))?;
         Some((SessionRef(id), e))
     }
 
     fn session_count(&self) -> usize {
-        self.sessions.len
+        self.sessions.slab.len
     }
 
     fn bib_count(&self) -> usize {

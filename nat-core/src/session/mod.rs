@@ -25,7 +25,7 @@ mod wheel;
 
 pub use fixed::FixedStore;
 pub use hash::{FlowHasher, FlowHasherState};
-pub use wheel::{Link, TICK_MS, TimerWheel, WHEEL_SLOTS, WheelLinks};
+pub use wheel::{Link, MAX_ENTRIES, TICK_MS, TimerWheel, WHEEL_SLOTS, WheelLinks};
 
 use crate::flow::{Endpoint, FlowKey, IpAddress, L4Proto};
 use crate::time::Instant;
