@@ -439,6 +439,8 @@ pub fn run_lsnat(cfg: &LsnatValidated, app: &str) -> Result<(), RunError> {
         let (table, targets) = build_lsnat(cfg, ctl.clock().now())?;
         let mut store = LsnatStore::with_capacity(cfg.max_sessions, cfg.config.seed ^ 0x15_9a7);
         store.reserve(cfg.max_sessions);
+        // LSNAT sessions translate the remote (virtual server to real server) and keep a tag.
+        store.reserve_translated(cfg.max_sessions);
         let lsnat = Box::new(Lsnat::new(cfg.config, *table, store));
         let vips = cfg.virtual_servers.iter().map(|v| v.addr).collect();
         let servers = cfg
