@@ -56,6 +56,17 @@ impl<I: IpAddress, O: IpAddress> WheelLinks for Links<'_, I, O> {
     }
 }
 
+/// The heap a [`HashStore`] holds, by part.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HeapUsage {
+    /// Session records, the translated column, and the inside and outside session indexes.
+    pub sessions: usize,
+    /// Binding records and their inside and outside indexes.
+    pub bindings: usize,
+    /// The timer wheel's slot heads.
+    pub wheel: usize,
+}
+
 /// A [`SessionStore`] on the heap for large tables: 61 bytes per NAT44 session with its two
 /// indexes, 44 more per binding with its two (see the module doc).
 pub struct HashStore<I, O> {
@@ -132,15 +143,23 @@ impl<I: IpAddress, O: IpAddress> HashStore<I, O> {
     /// Heap bytes held by the tables (records, the translated column and the indexes, as
     /// allocated) and the wheel.
     pub fn heap_bytes(&self) -> usize {
+        let u = self.heap_usage();
+        u.sessions + u.bindings + u.wheel
+    }
+
+    /// [`heap_bytes`](Self::heap_bytes) by part, as allocated.
+    pub fn heap_usage(&self) -> HeapUsage {
         use core::mem::size_of;
-        self.sessions.slab.slots.capacity() * size_of::<SessionRecord<I, O>>()
-            + self.sessions.translated.capacity() * size_of::<Translated<O>>()
-            + self.bibs.slots.capacity() * size_of::<BibRecord<I, O>>()
-            + self.by_inside.allocation_size()
-            + self.by_outside.allocation_size()
-            + self.bib_by_inside.allocation_size()
-            + self.bib_by_outside.allocation_size()
-            + size_of::<TimerWheel>()
+        HeapUsage {
+            sessions: self.sessions.slab.slots.capacity() * size_of::<SessionRecord<I, O>>()
+                + self.sessions.translated.capacity() * size_of::<Translated<O>>()
+                + self.by_inside.allocation_size()
+                + self.by_outside.allocation_size(),
+            bindings: self.bibs.slots.capacity() * size_of::<BibRecord<I, O>>()
+                + self.bib_by_inside.allocation_size()
+                + self.bib_by_outside.allocation_size(),
+            wheel: size_of::<TimerWheel>(),
+        }
     }
 
     fn hash_bib_outside(&self, proto: L4Proto, outside: &Endpoint<O>) -> u64 {
