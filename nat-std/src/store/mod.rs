@@ -10,12 +10,16 @@
 //! A NAT44 session (`HashStore<Ipv4Addr, Ipv4Addr>`) is a 44-byte record with no padding:
 //! expiry 8, wheel links 8 (next, previous; a list head marks its slot in place of a previous
 //! id, so no tick is stored), next session of its binding 4, binding id 4, inside, outside and
-//! remote endpoints 3 × 6, TCP state 1, protocol and flags 1. The remote as the outside sees it
-//! and the translator's tag are not in the record: NAT44 never translates the remote and keeps
-//! no tag, so they are rebuilt from the remote as the inside sees it. A session that needs them
-//! (LSNAT, and NAT64 always) keeps them in a column of 10 bytes per session beside the records,
-//! allocated the first time one is needed (or by [`HashStore::reserve_translated`]). Freed
-//! slots are chained through the record itself: no free list, no `Option` tag.
+//! remote endpoints 3 × 6, TCP state 1, protocol and flags 1. Freed slots are chained through
+//! the records themselves: no free list, no `Option` tag.
+//!
+//! The remote as the outside sees it and the translator's tag are not in a NAT44 record: NAT44
+//! never translates the remote and keeps no tag, so they are rebuilt from the inside remote.
+//! A session that does need them (LSNAT: the virtual server becomes a real one, and the tag
+//! names it) keeps them in a column of 10 bytes per session beside the records, one more
+//! memory access per packet; the column is allocated the first time a session needs it, or up
+//! front by [`HashStore::reserve_translated`]. Between families (NAT64) the record keeps the
+//! remote itself, as it always changes ([`SessionLayout`]): 76 bytes.
 //!
 //! Each index holds a `u32` id and a control byte per bucket; at 10 million entries a `hashbrown`
 //! table has 2^24 buckets: 8.4 bytes per entry. Measured by `cargo run --release -p nat-benches
@@ -42,10 +46,11 @@ use nat_core::verdict::Direction;
 use record::{
     BibRecord, NIL, STATIC, SessionRecord, Sessions, Slab, TRANSLATED, Translated, is_translated,
 };
+pub use record::{SameRemote, SessionLayout};
 
-struct Links<'a, I, O>(&'a mut Slab<SessionRecord<I, O>>);
+struct Links<'a, I: SessionLayout<O>, O: IpAddress>(&'a mut Slab<SessionRecord<I, O>>);
 
-impl<I: IpAddress, O: IpAddress> WheelLinks for Links<'_, I, O> {
+impl<I: SessionLayout<O>, O: IpAddress> WheelLinks for Links<'_, I, O> {
     #[inline]
     fn link_mut(&mut self, id: u32) -> Option<&mut Link> {
         self.0.get_mut(id).map(|s| &mut s.link)
@@ -69,7 +74,7 @@ pub struct HeapUsage {
 
 /// A [`SessionStore`] on the heap for large tables: 61 bytes per NAT44 session with its two
 /// indexes, 44 more per binding with its two (see the module doc).
-pub struct HashStore<I, O> {
+pub struct HashStore<I: SessionLayout<O>, O: IpAddress> {
     hasher: FlowHasher,
     sessions: Sessions<I, O>,
     bibs: Slab<BibRecord<I, O>>,
@@ -80,7 +85,7 @@ pub struct HashStore<I, O> {
     wheel: Box<TimerWheel>,
 }
 
-impl<I: IpAddress, O: IpAddress> HashStore<I, O> {
+impl<I: SessionLayout<O>, O: IpAddress> HashStore<I, O> {
     /// A store for at most `sessions` sessions and as many bindings, with hashes keyed by
     /// `seed`. Memory is reserved as the tables fill, up to the capacity.
     pub fn with_capacity(sessions: usize, seed: u64) -> Self {
@@ -101,13 +106,13 @@ impl<I: IpAddress, O: IpAddress> HashStore<I, O> {
     }
 
     /// Reserves memory for `n` sessions and bindings now, so that the packet path never
-    /// grows a table (growing rehashes: a latency spike). Between address families (NAT64)
-    /// this reserves the translated remotes too.
+    /// grows a table (growing rehashes: a latency spike). Once the column of translated
+    /// remotes is in use, it is reserved too.
     pub fn reserve(&mut self, n: usize) {
         let n = n.min(self.sessions.slab.cap);
         self.sessions.slab.slots.reserve(n);
         self.bibs.slots.reserve(n);
-        if I::LEN != O::LEN || !self.sessions.translated.is_empty() {
+        if !self.sessions.translated.is_empty() {
             self.sessions.grow_translated();
         }
         let h = self.hasher;
@@ -167,7 +172,7 @@ impl<I: IpAddress, O: IpAddress> HashStore<I, O> {
     }
 }
 
-impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
+impl<I: SessionLayout<O>, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
     #[inline]
     fn hash_inside(&self, key: &FlowKey<I>) -> u64 {
         self.hasher.hash(key)
@@ -243,6 +248,7 @@ impl<I: IpAddress, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
             inside: entry.inside,
             outside: entry.outside,
             remote_in: entry.remote_in,
+            remote_out: entry.remote_out.into(),
             state: entry.state,
             meta: entry.proto.index() as u8 | if translated { TRANSLATED } else { 0 },
         };

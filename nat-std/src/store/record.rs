@@ -1,9 +1,56 @@
 //! The records of [`HashStore`](super::HashStore): a session and a binding packed with no
 //! padding, the column of translated remotes, and a slab that chains free slots through them.
 
+use core::net::{Ipv4Addr, Ipv6Addr};
 use nat_core::flow::{Endpoint, FlowKey, IpAddress, L4Proto};
 use nat_core::session::{BibEntry, BibKey, BibRef, Link, SessionEntry};
 use nat_core::time::Instant;
+
+/// Where a [`HashStore`](super::HashStore) between inside family `Self` and outside family `O`
+/// keeps a session's remote endpoint as the outside sees it. Implemented for the four pairs of
+/// families.
+///
+/// Between families (NAT64) the remote changes family on every session, so the record keeps it
+/// ([`Endpoint<O>`]). Within a family it is [`SameRemote`]: the record keeps nothing, the remote
+/// is rebuilt from the inside one (NAT44 never translates it), and a session that does
+/// translate it (LSNAT) keeps it in a column beside the records.
+pub trait SessionLayout<O: IpAddress>: IpAddress {
+    /// [`Endpoint<O>`] or [`SameRemote`].
+    type RemoteOut: Copy + core::fmt::Debug + From<Endpoint<O>> + Into<Option<Endpoint<O>>>;
+}
+
+/// The remote as the outside sees it, not kept in the record: the same bytes as the inside
+/// remote, or in the column of translated remotes (see [`SessionLayout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SameRemote;
+
+impl<O> From<Endpoint<O>> for SameRemote {
+    fn from(_: Endpoint<O>) -> Self {
+        SameRemote
+    }
+}
+
+impl<O> From<SameRemote> for Option<Endpoint<O>> {
+    fn from(_: SameRemote) -> Self {
+        None
+    }
+}
+
+impl SessionLayout<Ipv4Addr> for Ipv4Addr {
+    type RemoteOut = SameRemote;
+}
+
+impl SessionLayout<Ipv6Addr> for Ipv6Addr {
+    type RemoteOut = SameRemote;
+}
+
+impl SessionLayout<Ipv4Addr> for Ipv6Addr {
+    type RemoteOut = Endpoint<Ipv4Addr>;
+}
+
+impl SessionLayout<Ipv6Addr> for Ipv4Addr {
+    type RemoteOut = Endpoint<Ipv6Addr>;
+}
 
 pub(super) const NIL: u32 = u32::MAX;
 
@@ -23,7 +70,7 @@ pub(super) fn proto_of(meta: u8) -> L4Proto {
 /// Packed to 4 so that the wheel can borrow the links.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, packed(4))]
-pub(super) struct SessionRecord<I, O> {
+pub(super) struct SessionRecord<I: SessionLayout<O>, O: IpAddress> {
     pub(super) expires_ms: u64,
     pub(super) link: Link,
     /// The next session of the same binding; in a free slot, the next free slot.
@@ -32,6 +79,8 @@ pub(super) struct SessionRecord<I, O> {
     pub(super) inside: Endpoint<I>,
     pub(super) outside: Endpoint<O>,
     pub(super) remote_in: Endpoint<I>,
+    /// Nothing for NAT44 (see [`SessionLayout`]).
+    pub(super) remote_out: I::RemoteOut,
     pub(super) state: u8,
     /// Protocol (bits 0-1, [`VACANT`] in a free slot) and [`TRANSLATED`].
     pub(super) meta: u8,
@@ -89,7 +138,7 @@ pub(super) trait Slot: Copy {
     fn next_free(&self) -> u32;
 }
 
-impl<I: IpAddress, O: IpAddress> Slot for SessionRecord<I, O> {
+impl<I: SessionLayout<O>, O: IpAddress> Slot for SessionRecord<I, O> {
     fn vacant(next_free: u32) -> Self {
         SessionRecord {
             expires_ms: 0,
@@ -99,6 +148,7 @@ impl<I: IpAddress, O: IpAddress> Slot for SessionRecord<I, O> {
             inside: Endpoint::new(I::UNSPECIFIED, 0),
             outside: Endpoint::new(O::UNSPECIFIED, 0),
             remote_in: Endpoint::new(I::UNSPECIFIED, 0),
+            remote_out: Endpoint::new(O::UNSPECIFIED, 0).into(),
             state: 0,
             meta: VACANT,
         }
@@ -196,12 +246,12 @@ impl<T: Slot> Slab<T> {
 
 /// The sessions: records, and the column of translated remotes and tags (empty until a session
 /// needs it; then as long as the records).
-pub(super) struct Sessions<I, O> {
+pub(super) struct Sessions<I: SessionLayout<O>, O: IpAddress> {
     pub(super) slab: Slab<SessionRecord<I, O>>,
     pub(super) translated: Vec<Translated<O>>,
 }
 
-impl<I: IpAddress, O: IpAddress> Sessions<I, O> {
+impl<I: SessionLayout<O>, O: IpAddress> Sessions<I, O> {
     pub(super) const UNTRANSLATED: Translated<O> = Translated {
         remote_out: Endpoint::new(O::UNSPECIFIED, 0),
         tag: 0,
@@ -216,14 +266,14 @@ impl<I: IpAddress, O: IpAddress> Sessions<I, O> {
                 .get(id as usize)
                 .copied()
                 .unwrap_or(Self::UNTRANSLATED);
-            (t.remote_out, t.tag)
-        } else {
-            let remote_in = r.remote_in;
-            (
-                Endpoint::new(O::from_bytes(remote_in.addr.bytes()), remote_in.port),
-                0,
-            )
+            return (t.remote_out, t.tag);
         }
+        let (remote_in, kept): (Endpoint<I>, Option<Endpoint<O>>) =
+            (r.remote_in, r.remote_out.into());
+        let remote_out = kept.unwrap_or_else(|| {
+            Endpoint::new(O::from_bytes(remote_in.addr.bytes()), remote_in.port)
+        });
+        (remote_out, 0)
     }
 
     #[inline]
@@ -263,11 +313,14 @@ impl<I: IpAddress, O: IpAddress> Sessions<I, O> {
     }
 }
 
-/// Whether a session keeps its translated remote and tag apart: unless the remote is the same
-/// bytes on both sides and the tag is 0.
-pub(super) fn is_translated<I: IpAddress, O: IpAddress>(e: &SessionEntry<I, O>) -> bool {
-    I::LEN != O::LEN
-        || e.tag != 0
-        || e.remote_in.port != e.remote_out.port
-        || e.remote_in.addr.bytes() != e.remote_out.addr.bytes()
+/// Whether a session keeps its remote as the outside sees it and its tag in the column: when
+/// the tag is set, or when the record does not keep the remote and it is not the same bytes as
+/// the inside one.
+pub(super) fn is_translated<I: SessionLayout<O>, O: IpAddress>(e: &SessionEntry<I, O>) -> bool {
+    let kept: Option<Endpoint<O>> = I::RemoteOut::from(e.remote_out).into();
+    e.tag != 0
+        || (kept.is_none()
+            && (I::LEN != O::LEN
+                || e.remote_in.port != e.remote_out.port
+                || e.remote_in.addr.bytes() != e.remote_out.addr.bytes()))
 }
