@@ -15,11 +15,12 @@
 //!
 //! The remote as the outside sees it and the translator's tag are not in a NAT44 record: NAT44
 //! never translates the remote and keeps no tag, so they are rebuilt from the inside remote.
-//! A session that does need them (LSNAT: the virtual server becomes a real one, and the tag
-//! names it) keeps them in a column of 10 bytes per session beside the records, one more
-//! memory access per packet; the column is allocated the first time a session needs it, or up
-//! front by [`HashStore::reserve_translated`]. Between families (NAT64) the record keeps the
-//! remote itself, as it always changes ([`SessionLayout`]): 76 bytes.
+//! The third type parameter, a [`KeptRemote`], says what the record keeps: nothing
+//! ([`SameRemote`], the default within a family), the remote (an [`Endpoint`], the default
+//! between families: a NAT64 record is 76 bytes), or the remote and the tag ([`RemoteAndTag`],
+//! for LSNAT: 56 bytes). A session whose values its record cannot hold keeps them in a column
+//! of 10 bytes per session beside the records, allocated the first time one is needed: always
+//! correct, at one more memory access per packet.
 //!
 //! Each index holds a `u32` id and a control byte per bucket; at 10 million entries a `hashbrown`
 //! table has 2^24 buckets: 8.4 bytes per entry. Measured by `cargo run --release -p nat-benches
@@ -43,14 +44,12 @@ use nat_core::session::{
 };
 use nat_core::time::Instant;
 use nat_core::verdict::Direction;
-use record::{
-    BibRecord, NIL, STATIC, SessionRecord, Sessions, Slab, TRANSLATED, Translated, is_translated,
-};
-pub use record::{SameRemote, SessionLayout};
+use record::{BibRecord, NIL, STATIC, SessionRecord, Sessions, Slab, TRANSLATED};
+pub use record::{KeptRemote, RemoteAndTag, SameRemote, SessionLayout};
 
-struct Links<'a, I: SessionLayout<O>, O: IpAddress>(&'a mut Slab<SessionRecord<I, O>>);
+struct Links<'a, I, O, K>(&'a mut Slab<SessionRecord<I, O, K>>);
 
-impl<I: SessionLayout<O>, O: IpAddress> WheelLinks for Links<'_, I, O> {
+impl<I: IpAddress, O: IpAddress, K: KeptRemote<O>> WheelLinks for Links<'_, I, O, K> {
     #[inline]
     fn link_mut(&mut self, id: u32) -> Option<&mut Link> {
         self.0.get_mut(id).map(|s| &mut s.link)
@@ -74,9 +73,9 @@ pub struct HeapUsage {
 
 /// A [`SessionStore`] on the heap for large tables: 61 bytes per NAT44 session with its two
 /// indexes, 44 more per binding with its two (see the module doc).
-pub struct HashStore<I: SessionLayout<O>, O: IpAddress> {
+pub struct HashStore<I: SessionLayout<O>, O: IpAddress, K = <I as SessionLayout<O>>::Kept> {
     hasher: FlowHasher,
-    sessions: Sessions<I, O>,
+    sessions: Sessions<I, O, K>,
     bibs: Slab<BibRecord<I, O>>,
     by_inside: HashTable<u32>,
     by_outside: HashTable<u32>,
@@ -85,7 +84,7 @@ pub struct HashStore<I: SessionLayout<O>, O: IpAddress> {
     wheel: Box<TimerWheel>,
 }
 
-impl<I: SessionLayout<O>, O: IpAddress> HashStore<I, O> {
+impl<I: SessionLayout<O>, O: IpAddress, K: KeptRemote<O>> HashStore<I, O, K> {
     /// A store for at most `sessions` sessions and as many bindings, with hashes keyed by
     /// `seed`. Memory is reserved as the tables fill, up to the capacity.
     pub fn with_capacity(sessions: usize, seed: u64) -> Self {
@@ -134,17 +133,6 @@ impl<I: SessionLayout<O>, O: IpAddress> HashStore<I, O> {
         });
     }
 
-    /// Reserves, beside [`reserve`](Self::reserve), the column of translated remotes and tags
-    /// for `n` sessions: for a translator that changes the remote endpoint or keeps a tag
-    /// (LSNAT), so that its first session does not allocate on the packet path. NAT44 needs
-    /// none of it.
-    pub fn reserve_translated(&mut self, n: usize) {
-        let n = n.min(self.sessions.slab.cap);
-        let t = &mut self.sessions.translated;
-        t.reserve_exact(n.saturating_sub(t.len()));
-        self.sessions.grow_translated();
-    }
-
     /// Heap bytes held by the tables (records, the translated column and the indexes, as
     /// allocated) and the wheel.
     pub fn heap_bytes(&self) -> usize {
@@ -156,8 +144,8 @@ impl<I: SessionLayout<O>, O: IpAddress> HashStore<I, O> {
     pub fn heap_usage(&self) -> HeapUsage {
         use core::mem::size_of;
         HeapUsage {
-            sessions: self.sessions.slab.slots.capacity() * size_of::<SessionRecord<I, O>>()
-                + self.sessions.translated.capacity() * size_of::<Translated<O>>()
+            sessions: self.sessions.slab.slots.capacity() * size_of::<SessionRecord<I, O, K>>()
+                + self.sessions.translated.capacity() * size_of::<RemoteAndTag<O>>()
                 + self.by_inside.allocation_size()
                 + self.by_outside.allocation_size(),
             bindings: self.bibs.slots.capacity() * size_of::<BibRecord<I, O>>()
@@ -172,7 +160,9 @@ impl<I: SessionLayout<O>, O: IpAddress> HashStore<I, O> {
     }
 }
 
-impl<I: SessionLayout<O>, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
+impl<I: SessionLayout<O>, O: IpAddress, K: KeptRemote<O>> SessionStore<I, O>
+    for HashStore<I, O, K>
+{
     #[inline]
     fn hash_inside(&self, key: &FlowKey<I>) -> u64 {
         self.hasher.hash(key)
@@ -239,7 +229,8 @@ impl<I: SessionLayout<O>, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
 
     fn insert_session(&mut self, entry: SessionEntry<I, O>) -> Result<SessionRef, StoreError> {
         let first = self.bibs.get(entry.bib.0).ok_or(StoreError::Stale)?.first;
-        let translated = is_translated(&entry);
+        let kept = K::keep(entry.remote_in, entry.remote_out, entry.tag);
+        let translated = kept.is_none();
         let record = SessionRecord {
             expires_ms: entry.expires.as_millis(),
             link: Link::UNLINKED,
@@ -248,7 +239,7 @@ impl<I: SessionLayout<O>, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
             inside: entry.inside,
             outside: entry.outside,
             remote_in: entry.remote_in,
-            remote_out: entry.remote_out.into(),
+            kept: kept.unwrap_or(K::VACANT),
             state: entry.state,
             meta: entry.proto.index() as u8 | if translated { TRANSLATED } else { 0 },
         };
@@ -259,7 +250,7 @@ impl<I: SessionLayout<O>, O: IpAddress> SessionStore<I, O> for HashStore<I, O> {
                 ss.grow_translated();
             }
             if let Some(t) = ss.translated.get_mut(id as usize) {
-                *t = Translated {
+                *t = RemoteAndTag {
                     remote_out: entry.remote_out,
                     tag: entry.tag,
                 };

@@ -6,50 +6,118 @@ use nat_core::flow::{Endpoint, FlowKey, IpAddress, L4Proto};
 use nat_core::session::{BibEntry, BibKey, BibRef, Link, SessionEntry};
 use nat_core::time::Instant;
 
-/// Where a [`HashStore`](super::HashStore) between inside family `Self` and outside family `O`
-/// keeps a session's remote endpoint as the outside sees it. Implemented for the four pairs of
-/// families.
+/// What a session record of a [`HashStore`](super::HashStore) keeps of the remote endpoint as
+/// the outside sees it (Z:z) and of the translator's tag.
 ///
-/// Between families (NAT64) the remote changes family on every session, so the record keeps it
-/// ([`Endpoint<O>`]). Within a family it is [`SameRemote`]: the record keeps nothing, the remote
-/// is rebuilt from the inside one (NAT44 never translates it), and a session that does
-/// translate it (LSNAT) keeps it in a column beside the records.
-pub trait SessionLayout<O: IpAddress>: IpAddress {
-    /// [`Endpoint<O>`] or [`SameRemote`].
-    type RemoteOut: Copy + core::fmt::Debug + From<Endpoint<O>> + Into<Option<Endpoint<O>>>;
+/// A session whose values the record cannot hold keeps them in a column beside the records,
+/// allocated the first time one is needed: correct for any translator, at one more memory
+/// access per packet. Choose the layout that holds what the translator stores: [`SameRemote`]
+/// for NAT44, [`Endpoint`] for NAT64, [`RemoteAndTag`] for LSNAT.
+pub trait KeptRemote<O: IpAddress>: Copy + core::fmt::Debug {
+    /// What a free slot holds.
+    const VACANT: Self;
+    /// The record's part for a session, or `None` if the record cannot hold these values.
+    fn keep<I: IpAddress>(
+        remote_in: Endpoint<I>,
+        remote_out: Endpoint<O>,
+        tag: u32,
+    ) -> Option<Self>;
+    /// The remote as the outside sees it and the tag, given the remote as the inside sees it.
+    fn get<I: IpAddress>(&self, remote_in: Endpoint<I>) -> (Endpoint<O>, u32);
 }
 
-/// The remote as the outside sees it, not kept in the record: the same bytes as the inside
-/// remote, or in the column of translated remotes (see [`SessionLayout`]).
+/// Keeps nothing, 0 bytes: the remote is the same bytes on both sides and the tag is 0, as
+/// in NAT44, which never translates the remote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SameRemote;
 
-impl<O> From<Endpoint<O>> for SameRemote {
-    fn from(_: Endpoint<O>) -> Self {
-        SameRemote
+impl<O: IpAddress> KeptRemote<O> for SameRemote {
+    const VACANT: Self = SameRemote;
+
+    #[inline]
+    fn keep<I: IpAddress>(
+        remote_in: Endpoint<I>,
+        remote_out: Endpoint<O>,
+        tag: u32,
+    ) -> Option<Self> {
+        let same = I::LEN == O::LEN
+            && remote_in.port == remote_out.port
+            && remote_in.addr.bytes() == remote_out.addr.bytes();
+        (same && tag == 0).then_some(SameRemote)
+    }
+
+    #[inline]
+    fn get<I: IpAddress>(&self, remote_in: Endpoint<I>) -> (Endpoint<O>, u32) {
+        let addr = O::from_bytes(remote_in.addr.bytes());
+        (Endpoint::new(addr, remote_in.port), 0)
     }
 }
 
-impl<O> From<SameRemote> for Option<Endpoint<O>> {
-    fn from(_: SameRemote) -> Self {
-        None
+/// Keeps the remote, with a tag of 0: between address families (NAT64), where the remote
+/// always changes family.
+impl<O: IpAddress> KeptRemote<O> for Endpoint<O> {
+    const VACANT: Self = Endpoint::new(O::UNSPECIFIED, 0);
+
+    #[inline]
+    fn keep<I: IpAddress>(_: Endpoint<I>, remote_out: Endpoint<O>, tag: u32) -> Option<Self> {
+        (tag == 0).then_some(remote_out)
     }
+
+    #[inline]
+    fn get<I: IpAddress>(&self, _: Endpoint<I>) -> (Endpoint<O>, u32) {
+        (*self, 0)
+    }
+}
+
+/// Keeps the remote and the tag (10 bytes for IPv4): for a translator that changes the remote
+/// and tags its sessions, as LSNAT does (virtual server to real server, tagged with the
+/// server's id). Also the record of the column beside the records.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, packed(2))]
+pub struct RemoteAndTag<O> {
+    pub(super) remote_out: Endpoint<O>,
+    pub(super) tag: u32,
+}
+
+impl<O: IpAddress> KeptRemote<O> for RemoteAndTag<O> {
+    const VACANT: Self = RemoteAndTag {
+        remote_out: Endpoint::new(O::UNSPECIFIED, 0),
+        tag: 0,
+    };
+
+    #[inline]
+    fn keep<I: IpAddress>(_: Endpoint<I>, remote_out: Endpoint<O>, tag: u32) -> Option<Self> {
+        Some(RemoteAndTag { remote_out, tag })
+    }
+
+    #[inline]
+    fn get<I: IpAddress>(&self, _: Endpoint<I>) -> (Endpoint<O>, u32) {
+        (self.remote_out, self.tag)
+    }
+}
+
+/// The default [`KeptRemote`] of a [`HashStore`](super::HashStore) between inside family
+/// `Self` and outside family `O`: [`SameRemote`] within a family, [`Endpoint<O>`] between
+/// families. Implemented for the four pairs.
+pub trait SessionLayout<O: IpAddress>: IpAddress {
+    /// The layout.
+    type Kept: KeptRemote<O>;
 }
 
 impl SessionLayout<Ipv4Addr> for Ipv4Addr {
-    type RemoteOut = SameRemote;
+    type Kept = SameRemote;
 }
 
 impl SessionLayout<Ipv6Addr> for Ipv6Addr {
-    type RemoteOut = SameRemote;
+    type Kept = SameRemote;
 }
 
 impl SessionLayout<Ipv4Addr> for Ipv6Addr {
-    type RemoteOut = Endpoint<Ipv4Addr>;
+    type Kept = Endpoint<Ipv4Addr>;
 }
 
 impl SessionLayout<Ipv6Addr> for Ipv4Addr {
-    type RemoteOut = Endpoint<Ipv6Addr>;
+    type Kept = Endpoint<Ipv6Addr>;
 }
 
 pub(super) const NIL: u32 = u32::MAX;
@@ -57,7 +125,7 @@ pub(super) const NIL: u32 = u32::MAX;
 /// The protocol field of a free slot (protocols use 0..3).
 pub(super) const VACANT: u8 = 3;
 pub(super) const PROTO_MASK: u8 = 0b11;
-/// Session flag: the translated remote and the tag are in the `translated` column.
+/// Session flag: the remote as the outside sees it and the tag are in the column.
 pub(super) const TRANSLATED: u8 = 0b100;
 /// Binding flag: a static binding.
 pub(super) const STATIC: u8 = 0b100;
@@ -66,11 +134,11 @@ pub(super) fn proto_of(meta: u8) -> L4Proto {
     L4Proto::ALL[usize::from(meta & PROTO_MASK).min(2)]
 }
 
-/// A session as stored: no padding, the fields NAT44 does not use left out (see the module doc).
-/// Packed to 4 so that the wheel can borrow the links.
+/// A session as stored: no padding, the fields the layout `K` does not need left out (see the
+/// module doc). Packed to 4 so that the wheel can borrow the links.
 #[derive(Clone, Copy, Debug)]
 #[repr(C, packed(4))]
-pub(super) struct SessionRecord<I: SessionLayout<O>, O: IpAddress> {
+pub(super) struct SessionRecord<I, O, K> {
     pub(super) expires_ms: u64,
     pub(super) link: Link,
     /// The next session of the same binding; in a free slot, the next free slot.
@@ -79,19 +147,11 @@ pub(super) struct SessionRecord<I: SessionLayout<O>, O: IpAddress> {
     pub(super) inside: Endpoint<I>,
     pub(super) outside: Endpoint<O>,
     pub(super) remote_in: Endpoint<I>,
-    /// Nothing for NAT44 (see [`SessionLayout`]).
-    pub(super) remote_out: I::RemoteOut,
+    /// Nothing for NAT44 (see [`KeptRemote`]).
+    pub(super) kept: K,
     pub(super) state: u8,
     /// Protocol (bits 0-1, [`VACANT`] in a free slot) and [`TRANSLATED`].
     pub(super) meta: u8,
-}
-
-/// The part of a session that only translators of the remote endpoint use.
-#[derive(Clone, Copy, Debug)]
-#[repr(C, packed(2))]
-pub(super) struct Translated<O> {
-    pub(super) remote_out: Endpoint<O>,
-    pub(super) tag: u32,
 }
 
 /// A binding as stored, with no padding.
@@ -138,7 +198,7 @@ pub(super) trait Slot: Copy {
     fn next_free(&self) -> u32;
 }
 
-impl<I: SessionLayout<O>, O: IpAddress> Slot for SessionRecord<I, O> {
+impl<I: IpAddress, O: IpAddress, K: KeptRemote<O>> Slot for SessionRecord<I, O, K> {
     fn vacant(next_free: u32) -> Self {
         SessionRecord {
             expires_ms: 0,
@@ -148,7 +208,7 @@ impl<I: SessionLayout<O>, O: IpAddress> Slot for SessionRecord<I, O> {
             inside: Endpoint::new(I::UNSPECIFIED, 0),
             outside: Endpoint::new(O::UNSPECIFIED, 0),
             remote_in: Endpoint::new(I::UNSPECIFIED, 0),
-            remote_out: Endpoint::new(O::UNSPECIFIED, 0).into(),
+            kept: K::VACANT,
             state: 0,
             meta: VACANT,
         }
@@ -244,36 +304,27 @@ impl<T: Slot> Slab<T> {
     }
 }
 
-/// The sessions: records, and the column of translated remotes and tags (empty until a session
-/// needs it; then as long as the records).
-pub(super) struct Sessions<I: SessionLayout<O>, O: IpAddress> {
-    pub(super) slab: Slab<SessionRecord<I, O>>,
-    pub(super) translated: Vec<Translated<O>>,
+/// The sessions: records, and the column of remotes and tags the records cannot hold (empty
+/// until a session needs it; then as long as the records).
+pub(super) struct Sessions<I, O, K> {
+    pub(super) slab: Slab<SessionRecord<I, O, K>>,
+    pub(super) translated: Vec<RemoteAndTag<O>>,
 }
 
-impl<I: SessionLayout<O>, O: IpAddress> Sessions<I, O> {
-    pub(super) const UNTRANSLATED: Translated<O> = Translated {
-        remote_out: Endpoint::new(O::UNSPECIFIED, 0),
-        tag: 0,
-    };
-
+impl<I: IpAddress, O: IpAddress, K: KeptRemote<O>> Sessions<I, O, K> {
     /// The remote as the outside sees it and the tag of live session `id`.
     #[inline]
-    pub(super) fn translated(&self, id: u32, r: &SessionRecord<I, O>) -> (Endpoint<O>, u32) {
+    pub(super) fn translated(&self, id: u32, r: &SessionRecord<I, O, K>) -> (Endpoint<O>, u32) {
         if r.meta & TRANSLATED != 0 {
             let t = self
                 .translated
                 .get(id as usize)
                 .copied()
-                .unwrap_or(Self::UNTRANSLATED);
+                .unwrap_or(RemoteAndTag::VACANT);
             return (t.remote_out, t.tag);
         }
-        let (remote_in, kept): (Endpoint<I>, Option<Endpoint<O>>) =
-            (r.remote_in, r.remote_out.into());
-        let remote_out = kept.unwrap_or_else(|| {
-            Endpoint::new(O::from_bytes(remote_in.addr.bytes()), remote_in.port)
-        });
-        (remote_out, 0)
+        let kept = r.kept;
+        kept.get(r.remote_in)
     }
 
     #[inline]
@@ -294,12 +345,12 @@ impl<I: SessionLayout<O>, O: IpAddress> Sessions<I, O> {
     }
 
     #[inline]
-    pub(super) fn inside_key(r: &SessionRecord<I, O>) -> FlowKey<I> {
+    pub(super) fn inside_key(r: &SessionRecord<I, O, K>) -> FlowKey<I> {
         FlowKey::new(proto_of(r.meta), r.inside, r.remote_in)
     }
 
     #[inline]
-    pub(super) fn outside_key(&self, id: u32, r: &SessionRecord<I, O>) -> FlowKey<O> {
+    pub(super) fn outside_key(&self, id: u32, r: &SessionRecord<I, O, K>) -> FlowKey<O> {
         FlowKey::new(proto_of(r.meta), self.translated(id, r).0, r.outside)
     }
 
@@ -309,18 +360,6 @@ impl<I: SessionLayout<O>, O: IpAddress> Sessions<I, O> {
         if self.translated.capacity() < cap {
             self.translated.reserve_exact(cap - self.translated.len());
         }
-        self.translated.resize(len, Self::UNTRANSLATED);
+        self.translated.resize(len, RemoteAndTag::VACANT);
     }
-}
-
-/// Whether a session keeps its remote as the outside sees it and its tag in the column: when
-/// the tag is set, or when the record does not keep the remote and it is not the same bytes as
-/// the inside one.
-pub(super) fn is_translated<I: SessionLayout<O>, O: IpAddress>(e: &SessionEntry<I, O>) -> bool {
-    let kept: Option<Endpoint<O>> = I::RemoteOut::from(e.remote_out).into();
-    e.tag != 0
-        || (kept.is_none()
-            && (I::LEN != O::LEN
-                || e.remote_in.port != e.remote_out.port
-                || e.remote_in.addr.bytes() != e.remote_out.addr.bytes()))
 }

@@ -77,12 +77,19 @@ fn sessions_found_and_expired() {
 fn records_are_packed() {
     use core::mem::size_of;
     // Expiry 8, links 8, binding list 4, binding 4, three endpoints 18, state 1, meta 1.
-    assert_eq!(size_of::<SessionRecord<Ipv4Addr, Ipv4Addr>>(), 44);
+    assert_eq!(
+        size_of::<SessionRecord<Ipv4Addr, Ipv4Addr, SameRemote>>(),
+        44
+    );
     // NAT64: two IPv6 endpoints and two IPv4 ones (74), padded to 4 for the links.
-    assert_eq!(size_of::<SessionRecord<Ipv6Addr, Ipv4Addr>>(), 76);
+    type Nat64Record = SessionRecord<Ipv6Addr, Ipv4Addr, Endpoint<Ipv4Addr>>;
+    assert_eq!(size_of::<Nat64Record>(), 76);
+    // LSNAT: the NAT44 record, the server's endpoint and the tag (54), padded to 4.
+    type LsnatRecord = SessionRecord<Ipv4Addr, Ipv4Addr, RemoteAndTag<Ipv4Addr>>;
+    assert_eq!(size_of::<LsnatRecord>(), 56);
     // Sessions 4, first session 4, three endpoints 18, meta 1.
     assert_eq!(size_of::<BibRecord<Ipv4Addr, Ipv4Addr>>(), 27);
-    assert_eq!(size_of::<Translated<Ipv4Addr>>(), 10);
+    assert_eq!(size_of::<RemoteAndTag<Ipv4Addr>>(), 10);
 }
 
 /// 100,000 NAT44 sessions, one binding each: records 44 + 27 bytes, four indexes of 2^17
@@ -139,111 +146,166 @@ fn pick(model: &Model, i: usize) -> Option<SessionRef> {
     (!keys.is_empty()).then(|| keys[i % keys.len()])
 }
 
+/// The store agrees with a map model with NAT44 and LSNAT-like sessions mixed: every live
+/// session reads back as inserted and is found from both sides, bindings count and list their
+/// sessions, nothing expires early, nothing due is kept past one tick.
+fn matches_model<K: KeptRemote<Ipv4Addr>>(ops: Vec<Op>) -> Result<(), TestCaseError> {
+    let mut st = HashStore::<Ipv4Addr, Ipv4Addr, K>::with_capacity(24, 3);
+    let mut model = Model::new();
+    let mut bibs: HashMap<u8, BibRef> = HashMap::new();
+    let mut now = Instant::ZERO;
+    for op in ops {
+        match op {
+            Op::Insert {
+                sub,
+                port,
+                ttl_s,
+                translated,
+            } => {
+                let b = match bibs.get(&sub) {
+                    Some(&b) => b,
+                    None => {
+                        let e = BibEntry {
+                            key: BibKey {
+                                proto: L4Proto::ALL[usize::from(sub % 3)],
+                                inside: v4(sub, 1000),
+                                remote: Endpoint::new(Ipv4Addr::UNSPECIFIED, 0),
+                            },
+                            outside: Endpoint::new(Ipv4Addr::new(198, 51, 100, 1), u16::from(sub)),
+                            is_static: sub == 7,
+                            sessions: 0,
+                        };
+                        match st.insert_bib(e) {
+                            Ok(b) => {
+                                bibs.insert(sub, b);
+                                b
+                            }
+                            Err(err) => {
+                                prop_assert_eq!(err, StoreError::Full);
+                                continue;
+                            }
+                        }
+                    }
+                };
+                let be = st.bib(b).unwrap();
+                let remote_in = Endpoint::new(Ipv4Addr::new(203, 0, 113, 2), port);
+                let (remote_out, tag) = if translated {
+                    (
+                        Endpoint::new(Ipv4Addr::new(192, 0, 2, (port % 7) as u8), 8080),
+                        u32::from(port) << 16 | 1,
+                    )
+                } else {
+                    (remote_in, 0)
+                };
+                let e = SessionEntry {
+                    bib: b,
+                    proto: be.key.proto,
+                    inside: be.key.inside,
+                    outside: be.outside,
+                    remote_in,
+                    remote_out,
+                    state: port as u8,
+                    tag,
+                    expires: now + core::time::Duration::from_secs(ttl_s.into()),
+                };
+                if st
+                    .find_inside(st.hash_inside(&e.inside_key()), &e.inside_key())
+                    .is_some()
+                    || st
+                        .find_outside(st.hash_outside(&e.outside_key()), &e.outside_key())
+                        .is_some()
+                {
+                    continue;
+                }
+                match st.insert_session(e) {
+                    Ok(r) => {
+                        prop_assert!(model.insert(r, e).is_none());
+                    }
+                    Err(err) => {
+                        prop_assert_eq!(err, StoreError::Full);
+                        prop_assert_eq!(model.len(), 24);
+                    }
+                }
+            }
+            Op::Remove(i) => {
+                let Some(r) = pick(&model, i) else { continue };
+                prop_assert_eq!(st.remove_session(r), model.remove(&r));
+                prop_assert_eq!(st.remove_session(r), None);
+            }
+            Op::Refresh(i, ttl) => {
+                let Some(r) = pick(&model, i) else { continue };
+                let at = now + core::time::Duration::from_secs(ttl.into());
+                st.update(r, 2, at).unwrap();
+                let m = model.get_mut(&r).unwrap();
+                m.expires = at;
+                m.state = 2;
+            }
+            Op::Advance(s) => {
+                now = now + core::time::Duration::from_secs(s.into());
+                while let Some((r, e)) = st.pop_expired(now) {
+                    prop_assert!(e.expires <= now, "expired early");
+                    prop_assert_eq!(model.remove(&r), Some(e));
+                }
+                for e in model.values() {
+                    prop_assert!(
+                        e.expires.as_millis() + TICK_MS > now.as_millis(),
+                        "kept past due"
+                    );
+                }
+            }
+            Op::RemoveIdleBibs => {
+                bibs.retain(|_, &mut b| {
+                    let idle = !model.values().any(|e| e.bib == b);
+                    !(idle && st.remove_bib(b).is_ok())
+                });
+            }
+        }
+        prop_assert_eq!(st.session_count(), model.len());
+        prop_assert_eq!(st.bib_count(), bibs.len());
+        for (r, e) in &model {
+            prop_assert_eq!(
+                st.find_inside(st.hash_inside(&e.inside_key()), &e.inside_key()),
+                Some(*r)
+            );
+            prop_assert_eq!(
+                st.find_outside(st.hash_outside(&e.outside_key()), &e.outside_key()),
+                Some(*r)
+            );
+            prop_assert_eq!(st.session(*r), Some(*e));
+        }
+        for &b in bibs.values() {
+            let mut want: Vec<_> = model
+                .iter()
+                .filter(|(_, e)| e.bib == b)
+                .map(|(r, e)| (*r, *e))
+                .collect();
+            want.sort_by_key(|(r, _)| *r);
+            let mut got = Vec::new();
+            st.bib_sessions(b, |r, e| {
+                got.push((r, *e));
+                true
+            });
+            got.sort_by_key(|(r, _)| *r);
+            prop_assert_eq!(st.bib(b).unwrap().sessions as usize, want.len());
+            prop_assert_eq!(got, want);
+        }
+    }
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(1_000))]
 
-    /// The store agrees with a map model with NAT44 and LSNAT-like sessions mixed: every
-    /// live session reads back as inserted and is found from both sides, bindings count and
-    /// list their sessions, nothing expires early, nothing due is kept past one tick.
+    /// NAT44's layout: translated sessions go to the column.
     #[test]
-    fn store_matches_model(ops in proptest::collection::vec(op(), 1..150)) {
-        let mut st = HashStore::<Ipv4Addr, Ipv4Addr>::with_capacity(24, 3);
-        let mut model = Model::new();
-        let mut bibs: HashMap<u8, BibRef> = HashMap::new();
-        let mut now = Instant::ZERO;
-        for op in ops {
-            match op {
-                Op::Insert { sub, port, ttl_s, translated } => {
-                    let b = match bibs.get(&sub) {
-                        Some(&b) => b,
-                        None => {
-                            let e = BibEntry {
-                                key: BibKey { proto: L4Proto::ALL[usize::from(sub % 3)], inside: v4(sub, 1000), remote: Endpoint::new(Ipv4Addr::UNSPECIFIED, 0) },
-                                outside: Endpoint::new(Ipv4Addr::new(198, 51, 100, 1), u16::from(sub)),
-                                is_static: sub == 7,
-                                sessions: 0,
-                            };
-                            match st.insert_bib(e) {
-                                Ok(b) => { bibs.insert(sub, b); b }
-                                Err(err) => { prop_assert_eq!(err, StoreError::Full); continue }
-                            }
-                        }
-                    };
-                    let be = st.bib(b).unwrap();
-                    let remote_in = Endpoint::new(Ipv4Addr::new(203, 0, 113, 2), port);
-                    let (remote_out, tag) = if translated {
-                        (Endpoint::new(Ipv4Addr::new(192, 0, 2, (port % 7) as u8), 8080), u32::from(port) << 16 | 1)
-                    } else {
-                        (remote_in, 0)
-                    };
-                    let e = SessionEntry {
-                        bib: b,
-                        proto: be.key.proto,
-                        inside: be.key.inside,
-                        outside: be.outside,
-                        remote_in,
-                        remote_out,
-                        state: port as u8,
-                        tag,
-                        expires: now + core::time::Duration::from_secs(ttl_s.into()),
-                    };
-                    if st.find_inside(st.hash_inside(&e.inside_key()), &e.inside_key()).is_some()
-                        || st.find_outside(st.hash_outside(&e.outside_key()), &e.outside_key()).is_some()
-                    {
-                        continue;
-                    }
-                    match st.insert_session(e) {
-                        Ok(r) => { prop_assert!(model.insert(r, e).is_none()); }
-                        Err(err) => { prop_assert_eq!(err, StoreError::Full); prop_assert_eq!(model.len(), 24); }
-                    }
-                }
-                Op::Remove(i) => {
-                    let Some(r) = pick(&model, i) else { continue };
-                    prop_assert_eq!(st.remove_session(r), model.remove(&r));
-                    prop_assert_eq!(st.remove_session(r), None);
-                }
-                Op::Refresh(i, ttl) => {
-                    let Some(r) = pick(&model, i) else { continue };
-                    let at = now + core::time::Duration::from_secs(ttl.into());
-                    st.update(r, 2, at).unwrap();
-                    let m = model.get_mut(&r).unwrap();
-                    m.expires = at;
-                    m.state = 2;
-                }
-                Op::Advance(s) => {
-                    now = now + core::time::Duration::from_secs(s.into());
-                    while let Some((r, e)) = st.pop_expired(now) {
-                        prop_assert!(e.expires <= now, "expired early");
-                        prop_assert_eq!(model.remove(&r), Some(e));
-                    }
-                    for e in model.values() {
-                        prop_assert!(e.expires.as_millis() + TICK_MS > now.as_millis(), "kept past due");
-                    }
-                }
-                Op::RemoveIdleBibs => {
-                    bibs.retain(|_, &mut b| {
-                        let idle = !model.values().any(|e| e.bib == b);
-                        !(idle && st.remove_bib(b).is_ok())
-                    });
-                }
-            }
-            prop_assert_eq!(st.session_count(), model.len());
-            prop_assert_eq!(st.bib_count(), bibs.len());
-            for (r, e) in &model {
-                prop_assert_eq!(st.find_inside(st.hash_inside(&e.inside_key()), &e.inside_key()), Some(*r));
-                prop_assert_eq!(st.find_outside(st.hash_outside(&e.outside_key()), &e.outside_key()), Some(*r));
-                prop_assert_eq!(st.session(*r), Some(*e));
-            }
-            for &b in bibs.values() {
-                let mut want: Vec<_> = model.iter().filter(|(_, e)| e.bib == b).map(|(r, e)| (*r, *e)).collect();
-                want.sort_by_key(|(r, _)| *r);
-                let mut got = Vec::new();
-                st.bib_sessions(b, |r, e| { got.push((r, *e)); true });
-                got.sort_by_key(|(r, _)| *r);
-                prop_assert_eq!(st.bib(b).unwrap().sessions as usize, want.len());
-                prop_assert_eq!(got, want);
-            }
-        }
+    fn store_matches_model_nat44_layout(ops in proptest::collection::vec(op(), 1..150)) {
+        matches_model::<SameRemote>(ops)?;
+    }
+
+    /// LSNAT's layout: every session in its record.
+    #[test]
+    fn store_matches_model_lsnat_layout(ops in proptest::collection::vec(op(), 1..150)) {
+        matches_model::<RemoteAndTag<Ipv4Addr>>(ops)?;
     }
 }
 
@@ -285,7 +347,10 @@ fn nat64_sessions_read_back_whole() {
         ..e
     };
     let s = st.insert_session(e).unwrap();
-    assert!(st.sessions.translated.is_empty(), "the record keeps the remote");
+    assert!(
+        st.sessions.translated.is_empty(),
+        "the record keeps the remote"
+    );
     let t = st.insert_session(tagged).unwrap();
     assert_eq!(st.session(s), Some(e));
     assert_eq!(st.session(t), Some(tagged));
