@@ -168,7 +168,7 @@ where
             .store
             .find_bib_outside(key.proto, &key.dst)
             .ok_or(DropReason::NoMapping)?;
-        let b = *self.store.bib(bib).ok_or(DropReason::NoMapping)?;
+        let b = self.store.bib(bib).ok_or(DropReason::NoMapping)?;
         let allowed = b.is_static
             || match self.config.filtering.get(key.proto) {
                 FilteringBehavior::EndpointIndependent => true,
@@ -303,7 +303,7 @@ where
         remote_out: Endpoint<O>,
         state: u8,
     ) -> Result<SessionEntry<I, O>, DropReason> {
-        let b = *self.store.bib(bib).ok_or(DropReason::NoMapping)?;
+        let b = self.store.bib(bib).ok_or(DropReason::NoMapping)?;
         let proto = b.key.proto;
         self.alloc.admit_session(now, proto, b.key.inside.addr)?;
         let entry = SessionEntry {
@@ -348,11 +348,7 @@ where
         dir: Direction,
         flags: TcpFlags,
     ) -> Result<SessionEntry<I, O>, DropReason> {
-        let e = self
-            .store
-            .session(s)
-            .copied()
-            .ok_or(DropReason::NoMapping)?;
+        let e = self.store.session(s).ok_or(DropReason::NoMapping)?;
         let (state, refresh) = match e.proto {
             L4Proto::Tcp => {
                 let (st, r) = TcpState::from_u8(e.state).next(dir, flags);

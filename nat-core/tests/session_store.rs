@@ -304,7 +304,7 @@ proptest! {
             for (r, e) in &model {
                 prop_assert_eq!(find_in(&*st, &e.inside_key()), Some(*r));
                 prop_assert_eq!(find_out(&*st, &e.outside_key()), Some(*r));
-                prop_assert_eq!(st.session(*r), Some(e));
+                prop_assert_eq!(st.session(*r), Some(*e));
             }
             for (&sub, &b) in &bibs {
                 let n = model.values().filter(|e| e.bib == b).count() as u32;

@@ -17,12 +17,12 @@ use crate::health::Health;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct ServerId {
     index: u16,
-    generation: u32,
+    generation: u16,
 }
 
 impl ServerId {
     /// An id from its parts, for state restored from a peer (draft-srisuresh-lsnat § 4.1).
-    pub const fn from_parts(index: u16, generation: u32) -> Self {
+    pub const fn from_parts(index: u16, generation: u16) -> Self {
         ServerId { index, generation }
     }
 
@@ -32,7 +32,9 @@ impl ServerId {
     }
 
     /// The slot generation: bumped each time the slot is freed (draft-srisuresh-lsnat § 4.1).
-    pub const fn generation(self) -> u32 {
+    /// 16 bits, so that an id fits a session's 32-bit tag; it wraps after 65,536 removals of
+    /// the slot.
+    pub const fn generation(self) -> u16 {
         self.generation
     }
 }

@@ -75,12 +75,12 @@ pub struct LsnatCounters {
 /// Flag in the session state: the server has answered (passive dead host detection, § 6).
 const ANSWERED: u8 = 0x80;
 
-fn server_tag(id: ServerId) -> u64 {
-    ((id.index() as u64) << 32) | u64::from(id.generation())
+fn server_tag(id: ServerId) -> u32 {
+    ((id.index() as u32) << 16) | u32::from(id.generation())
 }
 
-fn server_of(tag: u64) -> ServerId {
-    ServerId::from_parts((tag >> 32) as u16, tag as u32)
+fn server_of(tag: u32) -> ServerId {
+    ServerId::from_parts((tag >> 16) as u16, tag as u16)
 }
 
 /// An LSNAT translator over session store `S` and `V` virtual servers of up to `N` servers
@@ -198,7 +198,7 @@ where
         let hash = self.store.hash_outside(&key);
         let e = match self.store.find_outside(hash, &key) {
             Some(s) => {
-                let Some(e) = self.store.session(s).copied() else {
+                let Some(e) = self.store.session(s) else {
                     return Verdict::Drop(DropReason::NoMapping);
                 };
                 self.refresh(now, s, &e, Direction::Inbound, flags);
@@ -374,7 +374,7 @@ where
         let Some(s) = self.store.find_inside(hash, &key) else {
             return Verdict::Drop(DropReason::NoMapping);
         };
-        let Some(e) = self.store.session(s).copied() else {
+        let Some(e) = self.store.session(s) else {
             return Verdict::Drop(DropReason::NoMapping);
         };
         self.refresh(now, s, &e, Direction::Outbound, flags);
@@ -411,7 +411,6 @@ where
                     .store
                     .find_outside(self.store.hash_outside(&k), &k)
                     .and_then(|s| self.store.session(s))
-                    .copied()
                 else {
                     return Verdict::Drop(DropReason::NoMapping);
                 };
@@ -433,7 +432,6 @@ where
                     .store
                     .find_inside(self.store.hash_inside(&k), &k)
                     .and_then(|s| self.store.session(s))
-                    .copied()
                 else {
                     return Verdict::Drop(DropReason::NoMapping);
                 };

@@ -46,7 +46,7 @@ enum Op {
         client: u64,
         port: u16,
     },
-    Stale(u16, u32),
+    Stale(u16, u16),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -74,7 +74,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0u8..12).prop_map(Op::Algorithm),
         1 => port.clone().prop_map(Op::Service),
         6 => (any::<u64>(), port).prop_map(|(client, port)| Op::Choose { client, port }),
-        1 => (any::<u16>(), any::<u32>()).prop_map(|(i, g)| Op::Stale(i, g)),
+        1 => (any::<u16>(), any::<u16>()).prop_map(|(i, g)| Op::Stale(i, g)),
     ]
 }
 

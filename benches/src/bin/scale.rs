@@ -110,10 +110,18 @@ fn main() {
         build.as_secs_f64(),
         build.as_nanos() as f64 / f64::from(n)
     );
+    let usage = nat.store().heap_usage();
+    let per = |b: usize| b as f64 / sessions as f64;
     println!(
-        "store heap: {} MiB, {} bytes per session (session, its binding, four indexes)",
+        "store heap: {} MiB, {:.1} bytes per session (session, its binding, four indexes)",
         heap >> 20,
-        heap / sessions
+        per(heap)
+    );
+    println!(
+        "  sessions and their two indexes {:.1}, bindings and their two indexes {:.1}, wheel {:.3}",
+        per(usage.sessions),
+        per(usage.bindings),
+        per(usage.wheel)
     );
     println!(
         "process RSS growth: {} MiB, {} bytes per session",

@@ -381,7 +381,6 @@ where
             .store
             .find_inside(hash, &inside_key)
             .and_then(|s| self.state.store.session(s))
-            .copied()
         else {
             return Verdict::Drop(DropReason::NoMapping);
         };
@@ -425,7 +424,6 @@ where
             .store
             .find_outside(hash, &outside_key)
             .and_then(|s| self.state.store.session(s))
-            .copied()
         else {
             return Verdict::Drop(DropReason::NoMapping);
         };

@@ -104,14 +104,12 @@ impl<S: SessionStore<Ipv6Addr, Ipv4Addr>> FlowMapper<'_, S> {
         let st = self.store;
         st.find_inside(st.hash_inside(k), k)
             .and_then(|s| st.session(s))
-            .copied()
     }
 
     fn by_outside(&self, k: &FlowKey<Ipv4Addr>) -> Option<SessionEntry<Ipv6Addr, Ipv4Addr>> {
         let st = self.store;
         st.find_outside(st.hash_outside(k), k)
             .and_then(|s| st.session(s))
-            .copied()
     }
 }
 

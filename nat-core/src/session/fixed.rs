@@ -1,7 +1,7 @@
 //! A session store of fixed capacity that needs no heap: for firmware, tests and small boxes.
 
 use super::index::Index;
-use super::wheel::{Link, TimerWheel, WheelLinks};
+use super::wheel::{Link, MAX_ENTRIES, TimerWheel, WheelLinks};
 use super::{
     BibEntry, BibKey, BibRef, FlowHasher, SessionEntry, SessionRef, SessionStore, StoreError,
 };
@@ -99,7 +99,10 @@ impl<I, O, const N: usize> WheelLinks for Links<'_, I, O, N> {
 impl<I: IpAddress, O: IpAddress, const N: usize> FixedStore<I, O, N> {
     /// An empty store whose hashes are keyed by `seed` (from configuration).
     pub const fn new(seed: u64) -> Self {
-        assert!(N < u32::MAX as usize, "capacity must fit in u32 ids");
+        assert!(
+            N <= MAX_ENTRIES as usize,
+            "capacity must fit in the wheel's ids"
+        );
         FixedStore {
             hasher: FlowHasher::new(seed),
             sessions: [const { None }; N],
@@ -174,8 +177,8 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
     }
 
     #[inline]
-    fn session(&self, s: SessionRef) -> Option<&SessionEntry<I, O>> {
-        self.slot(s).map(|slot| &slot.entry)
+    fn session(&self, s: SessionRef) -> Option<SessionEntry<I, O>> {
+        self.slot(s).map(|slot| slot.entry)
     }
 
     #[inline]
@@ -183,10 +186,14 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
         let Some(Some(slot)) = self.sessions.get_mut(s.0 as usize) else {
             return Err(StoreError::Stale);
         };
+        let old = core::mem::replace(&mut slot.entry.expires, expires);
         slot.entry.state = state;
-        slot.entry.expires = expires;
-        self.wheel
-            .reschedule(&mut Links(&mut self.sessions), s.0, expires.as_millis());
+        self.wheel.reschedule(
+            &mut Links(&mut self.sessions),
+            s.0,
+            old.as_millis(),
+            expires.as_millis(),
+        );
         Ok(())
     }
 
@@ -274,11 +281,8 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
             .map(BibRef)
     }
 
-    fn bib(&self, b: BibRef) -> Option<&BibEntry<I, O>> {
-        self.bibs
-            .get(b.0 as usize)?
-            .as_ref()
-            .map(|slot| &slot.entry)
+    fn bib(&self, b: BibRef) -> Option<BibEntry<I, O>> {
+        self.bibs.get(b.0 as usize)?.as_ref().map(|slot| slot.entry)
     }
 
     fn insert_bib(&mut self, mut entry: BibEntry<I, O>) -> Result<BibRef, StoreError> {
@@ -297,7 +301,7 @@ impl<I: IpAddress, O: IpAddress, const N: usize> SessionStore<I, O> for FixedSto
     }
 
     fn remove_bib(&mut self, b: BibRef) -> Result<BibEntry<I, O>, StoreError> {
-        let entry = self.bib(b).copied().ok_or(StoreError::Stale)?;
+        let entry = self.bib(b).ok_or(StoreError::Stale)?;
         if entry.sessions > 0 {
             return Err(StoreError::InUse);
         }

@@ -25,7 +25,7 @@ mod wheel;
 
 pub use fixed::FixedStore;
 pub use hash::{FlowHasher, FlowHasherState};
-pub use wheel::{Link, TICK_MS, TimerWheel, WHEEL_SLOTS, WheelLinks};
+pub use wheel::{Link, MAX_ENTRIES, TICK_MS, TimerWheel, WHEEL_SLOTS, WheelLinks};
 
 use crate::flow::{Endpoint, FlowKey, IpAddress, L4Proto};
 use crate::time::Instant;
@@ -90,7 +90,7 @@ pub struct SessionEntry<I, O> {
     /// The translator's state for the flow (TCP state machine; free for other protocols).
     pub state: u8,
     /// A value the translator keeps with the session (e.g. the LSNAT server it is bound to).
-    pub tag: u64,
+    pub tag: u32,
     /// When the session expires unless refreshed.
     pub expires: Instant,
 }
@@ -155,8 +155,8 @@ pub trait SessionStore<I: IpAddress, O: IpAddress> {
     fn find_inside(&self, hash: u64, key: &FlowKey<I>) -> Option<SessionRef>;
     /// The session whose outside key is `key` (`hash` from [`hash_outside`](Self::hash_outside)).
     fn find_outside(&self, hash: u64, key: &FlowKey<O>) -> Option<SessionRef>;
-    /// A live session.
-    fn session(&self, s: SessionRef) -> Option<&SessionEntry<I, O>>;
+    /// A live session, by value: a store may keep a packed record and rebuild the entry.
+    fn session(&self, s: SessionRef) -> Option<SessionEntry<I, O>>;
     /// Sets a session's state and expiry: the refresh on the packet path.
     fn update(&mut self, s: SessionRef, state: u8, expires: Instant) -> Result<(), StoreError>;
     /// Adds a session to its binding (whose session count goes up).
@@ -169,8 +169,8 @@ pub trait SessionStore<I: IpAddress, O: IpAddress> {
     fn find_bib_inside(&self, key: &BibKey<I, O>) -> Option<BibRef>;
     /// The binding of an outside endpoint.
     fn find_bib_outside(&self, proto: L4Proto, outside: &Endpoint<O>) -> Option<BibRef>;
-    /// A live binding.
-    fn bib(&self, b: BibRef) -> Option<&BibEntry<I, O>>;
+    /// A live binding, by value (as [`session`](Self::session)).
+    fn bib(&self, b: BibRef) -> Option<BibEntry<I, O>>;
     /// Adds a binding (its session count starts at 0).
     fn insert_bib(&mut self, entry: BibEntry<I, O>) -> Result<BibRef, StoreError>;
     /// Removes a binding that has no sessions left.
@@ -208,14 +208,14 @@ macro_rules! forward_store {
             #[inline]
             fn find_outside(&self, hash: u64, key: &FlowKey<O>) -> Option<SessionRef> { (**self).find_outside(hash, key) }
             #[inline]
-            fn session(&self, s: SessionRef) -> Option<&SessionEntry<I, O>> { (**self).session(s) }
+            fn session(&self, s: SessionRef) -> Option<SessionEntry<I, O>> { (**self).session(s) }
             #[inline]
             fn update(&mut self, s: SessionRef, state: u8, expires: Instant) -> Result<(), StoreError> { (**self).update(s, state, expires) }
             fn insert_session(&mut self, entry: SessionEntry<I, O>) -> Result<SessionRef, StoreError> { (**self).insert_session(entry) }
             fn remove_session(&mut self, s: SessionRef) -> Option<SessionEntry<I, O>> { (**self).remove_session(s) }
             fn find_bib_inside(&self, key: &BibKey<I, O>) -> Option<BibRef> { (**self).find_bib_inside(key) }
             fn find_bib_outside(&self, proto: L4Proto, outside: &Endpoint<O>) -> Option<BibRef> { (**self).find_bib_outside(proto, outside) }
-            fn bib(&self, b: BibRef) -> Option<&BibEntry<I, O>> { (**self).bib(b) }
+            fn bib(&self, b: BibRef) -> Option<BibEntry<I, O>> { (**self).bib(b) }
             fn insert_bib(&mut self, entry: BibEntry<I, O>) -> Result<BibRef, StoreError> { (**self).insert_bib(entry) }
             fn remove_bib(&mut self, b: BibRef) -> Result<BibEntry<I, O>, StoreError> { (**self).remove_bib(b) }
             fn bib_sessions(&self, b: BibRef, visit: impl FnMut(SessionRef, &SessionEntry<I, O>) -> bool) { (**self).bib_sessions(b, visit) }

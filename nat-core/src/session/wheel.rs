@@ -5,6 +5,10 @@
 //! is, and when its slot comes round it is found alive and moved to the slot of its new expiry.
 //! Moving an expiry earlier (a TCP session closing) relinks at once. So a refresh costs nothing,
 //! and expiring N entries costs O(N) plus one step per elapsed tick.
+//!
+//! The links are two ids per entry and nothing else: the first entry of a list keeps, in place
+//! of a previous id, a marker naming its slot (or the pending list), so that removal finds the
+//! head to update without storing the entry's tick.
 
 /// Wheel resolution: an entry expires at most one tick after its expiry time.
 pub const TICK_MS: u64 = 500;
@@ -13,14 +17,20 @@ pub const TICK_MS: u64 = 500;
 pub const WHEEL_SLOTS: usize = 2048;
 
 const NIL: u32 = u32::MAX;
+/// The `prev` of the first entry of the pending list.
+const PENDING: u32 = u32::MAX - 1;
+/// The `prev` of the first entry of slot 0; slot `s` uses `HEAD - s`.
+const HEAD: u32 = u32::MAX - 2;
 
-/// The wheel links of one entry, stored with the entry.
+/// Entry ids must be below this: the ids above it mark list heads.
+pub const MAX_ENTRIES: u32 = HEAD - (WHEEL_SLOTS as u32 - 1);
+
+/// The wheel links of one entry, stored with the entry: 8 bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Link {
     next: u32,
+    /// The previous entry, or for the first entry of a list the marker of its list.
     prev: u32,
-    /// The tick of the slot the entry is linked in (32 bits of 500 ms ticks: 68 years).
-    at: u32,
 }
 
 impl Link {
@@ -28,7 +38,6 @@ impl Link {
     pub const UNLINKED: Link = Link {
         next: NIL,
         prev: NIL,
-        at: 0,
     };
 }
 
@@ -84,16 +93,14 @@ impl TimerWheel {
     }
 
     fn push(&mut self, links: &mut impl WheelLinks, id: u32, at: u64) {
-        let at = at.min(u64::from(u32::MAX)) as u32;
-        let slot = at as usize % WHEEL_SLOTS;
+        let slot = (at % WHEEL_SLOTS as u64) as usize;
         let head = self.heads[slot];
         let Some(link) = links.link_mut(id) else {
             return;
         };
         *link = Link {
             next: head,
-            prev: NIL,
-            at,
+            prev: HEAD - slot as u32,
         };
         if head != NIL {
             set_prev(links, head, id);
@@ -111,29 +118,34 @@ impl TimerWheel {
         let Some(link) = links.link_mut(id) else {
             return;
         };
-        let Link { next, prev, at } = core::mem::replace(link, Link::UNLINKED);
-        if prev != NIL {
-            set_next(links, prev, next);
-        } else if self.pending == id {
-            self.pending = next;
-        } else {
-            let slot = at as usize % WHEEL_SLOTS;
+        let Link { next, prev } = core::mem::replace(link, Link::UNLINKED);
+        if prev == NIL {
+            // Not linked.
+            return;
+        } else if prev == PENDING {
+            if self.pending == id {
+                self.pending = next;
+            }
+        } else if prev >= MAX_ENTRIES {
+            let slot = (HEAD - prev) as usize;
             if self.heads[slot] == id {
                 self.heads[slot] = next;
             }
+        } else {
+            set_next(links, prev, next);
         }
         if next != NIL {
             set_prev(links, next, prev);
         }
     }
 
-    /// Tells the wheel that entry `id` now expires at `expires_ms`. Later expiries cost
-    /// nothing now; earlier ones relink.
-    pub fn reschedule(&mut self, links: &mut impl WheelLinks, id: u32, expires_ms: u64) {
-        let linked_at = links.link_mut(id).map_or(0, |l| u64::from(l.at));
-        if Self::tick(expires_ms) < linked_at {
+    /// Tells the wheel that entry `id`, which expired at `old_ms`, now expires at `new_ms`.
+    /// Later expiries cost nothing now: the entry is linked at or before the tick of its old
+    /// expiry, and is moved when that slot comes round. Earlier ones relink.
+    pub fn reschedule(&mut self, links: &mut impl WheelLinks, id: u32, old_ms: u64, new_ms: u64) {
+        if Self::tick(new_ms) < Self::tick(old_ms) {
             self.remove(links, id);
-            self.insert(links, id, expires_ms);
+            self.insert(links, id, new_ms);
         }
     }
 
@@ -160,6 +172,9 @@ impl TimerWheel {
             self.cursor = self.cursor.max(now.saturating_sub(WHEEL_SLOTS as u64));
             let slot = (self.cursor % WHEEL_SLOTS as u64) as usize;
             self.pending = core::mem::replace(&mut self.heads[slot], NIL);
+            if self.pending != NIL {
+                set_prev(links, self.pending, PENDING);
+            }
             self.cursor += 1;
         }
     }

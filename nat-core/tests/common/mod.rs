@@ -411,7 +411,6 @@ pub fn session_in(nat: &Nat, key: &FlowKey<Ipv4Addr>) -> Option<SessionEntry<Ipv
     let s = nat.store();
     s.find_inside(s.hash_inside(key), key)
         .and_then(|r| s.session(r))
-        .copied()
 }
 
 /// The outside endpoint bound to `inside` for `proto` under endpoint-independent mapping.

@@ -498,5 +498,4 @@ pub fn session_in(
     let st = nat.store();
     st.find_inside(st.hash_inside(&k), &k)
         .and_then(|s| st.session(s))
-        .copied()
 }

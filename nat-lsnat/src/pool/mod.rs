@@ -56,7 +56,7 @@ pub struct PoolCounters {
 /// One slot of the pool; read by the algorithms.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Slot<A, const K: usize> {
-    pub(crate) generation: u32,
+    pub(crate) generation: u16,
     pub(crate) occupied: bool,
     pub(crate) spec: ServerSpec<A>,
     pub(crate) name_hash: u64,
@@ -73,7 +73,7 @@ pub(crate) struct Slot<A, const K: usize> {
 }
 
 impl<A: IpAddress, const K: usize> Slot<A, K> {
-    const fn vacant(generation: u32) -> Self {
+    const fn vacant(generation: u16) -> Self {
         Slot {
             generation,
             occupied: false,

@@ -17,7 +17,7 @@ use super::engine::write_drops;
 use super::{Engine, RunError, run};
 use crate::config::{LsnatValidated, MAX_SERVERS, MAX_VIRTUAL_SERVERS, ProbeSettings};
 use crate::log::{LogRecord, TranslationLog};
-use crate::store::HashStore;
+use crate::store::{HashStore, RemoteAndTag};
 use nat_core::time::Instant;
 use nat_core::verdict::{Direction, DropCounters, Verdict};
 use nat_lsnat::event::LsnatEvent;
@@ -36,8 +36,9 @@ use std::time::Duration;
 /// Entries of each virtual server's Maglev table: a prime above 100 × [`MAX_SERVERS`].
 pub const LSNAT_MAGLEV: usize = 3203;
 
-/// The session store of the LSNAT translator.
-pub type LsnatStore = HashStore<Ipv4Addr, Ipv4Addr>;
+/// The session store of the LSNAT translator: its records keep the real server's endpoint and
+/// the server's id, so that a packet reads one record.
+pub type LsnatStore = HashStore<Ipv4Addr, Ipv4Addr, RemoteAndTag<Ipv4Addr>>;
 
 /// The virtual servers of the translator.
 pub type LsnatTable = VirtualServerTable<Ipv4Addr, MAX_VIRTUAL_SERVERS, MAX_SERVERS, LSNAT_MAGLEV>;

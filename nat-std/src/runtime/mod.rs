@@ -828,7 +828,7 @@ pub fn for_each_binding<I: IpAddress, O: IpAddress, S: SessionStore<I, O>>(
         }
         if let Some(b) = store.bib(BibRef(i)) {
             seen += 1;
-            if !visit(BibRef(i), b) {
+            if !visit(BibRef(i), &b) {
                 break;
             }
         }
