@@ -65,12 +65,6 @@ impl Parity {
     }
 }
 
-/// Mask of bits `lo..=hi` of a word (`lo <= hi < 64`).
-#[inline]
-fn span_mask(lo: u32, hi: u32) -> u64 {
-    (u64::MAX << lo) & (u64::MAX >> (63 - hi))
-}
-
 /// Something with free and used positions that the port chooser can search.
 pub(crate) trait FreeSet {
     /// Whether position `p` is free.
@@ -95,23 +89,30 @@ pub(crate) trait FreeSet {
     }
 }
 
-/// Word-by-word search of a plain bitmap slice (set bit = used).
+/// Word-by-word search of a plain bitmap slice (set bit = used); words past the end of the
+/// slice count as used.
+#[inline]
 pub(crate) fn slice_find(words: &[u64], from: u32, to: u32, parity: Parity) -> Option<u32> {
     if from > to {
         return None;
     }
-    let (fw, lw) = ((from >> 6) as usize, (to >> 6) as usize);
     let mask = parity.mask();
-    let end = lw.min(words.len().saturating_sub(1));
-    for (w, &word) in words.iter().enumerate().take(end + 1).skip(fw) {
-        let lo = if w == fw { from & 63 } else { 0 };
-        let hi = if w == lw { to & 63 } else { 63 };
-        let free = !word & mask & span_mask(lo, hi);
+    let lw = (to >> 6) as usize;
+    let mut w = (from >> 6) as usize;
+    let mut free = !*words.get(w)? & mask & (u64::MAX << (from & 63));
+    loop {
+        if w == lw {
+            free &= u64::MAX >> (63 - (to & 63));
+        }
         if free != 0 {
             return Some(w as u32 * 64 + free.trailing_zeros());
         }
+        w += 1;
+        if w > lw {
+            return None;
+        }
+        free = !*words.get(w)? & mask;
     }
-    None
 }
 
 /// Whether bit `i` of a slice is set (out-of-range bits read as set: never free).

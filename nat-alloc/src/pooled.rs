@@ -262,7 +262,16 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
     }
 
     /// Ends the hold-downs due at `now` (every call does it too).
+    #[inline]
     pub fn poll(&mut self, now: Instant) {
+        // The common case, nothing due, without a call.
+        if self.held.is_due(now) || self.quotas.tcp_rate.is_some() {
+            self.expire_due(now);
+        }
+    }
+
+    #[inline(never)]
+    fn expire_due(&mut self, now: Instant) {
         while let Some(e) = self.held.pop_expired(now) {
             self.free_port(e.addr(), e.proto(), e.port());
         }

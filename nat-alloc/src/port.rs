@@ -173,6 +173,21 @@ pub(crate) struct Window {
     pub(crate) preferred: Option<u32>,
 }
 
+impl Window {
+    /// `p` if it is of the window's class, else the next position, wrapping to `lo` (which
+    /// the search then clamps and filters by class).
+    #[inline]
+    fn class_start(&self, p: u32) -> u32 {
+        if self.parity.admits(p) {
+            p
+        } else if p < self.hi {
+            p + 1
+        } else {
+            self.lo
+        }
+    }
+}
+
 /// The port chooser of one allocator: its policy, keys and RFC 6056 counters.
 ///
 /// RFC 6056 computes `min + (counter + F) % num`. Here the sum is a 32-bit fraction of the
@@ -242,30 +257,26 @@ impl PortChooser {
             return Some(p);
         }
         let span = win.hi - win.lo + 1;
+        // The start of the search, and for RFC 6056 the counter it used: `None` for
+        // algorithm 3's single counter, `Some(i)` for algorithm 4's counter `i`.
         let (start, counter) = match self.policy.selection {
-            Selection::Sequential => (win.preferred.unwrap_or(win.lo), None),
+            Selection::Sequential => {
+                let start = win.class_start(win.preferred.unwrap_or(win.lo));
+                return set.find_wrapping(start, win.lo, win.hi, win.parity);
+            }
             Selection::Rfc6056Alg3 => {
                 let offset = sip13_words(&self.key_f, &flow.words) as u32;
-                let s = scale(self.next_ephemeral.wrapping_add(offset), span);
-                (win.lo + s, Some(usize::MAX))
+                (self.next_ephemeral.wrapping_add(offset), None)
             }
             Selection::Rfc6056Alg4 => {
                 // F and G: the two halves of one 64-bit keyed hash, as good as two keyed
                 // hashes for a pseudo-random function, at the cost of one.
                 let h = sip13_words(&self.key_f, &flow.words);
-                let offset = h as u32;
-                let index = ((h >> 32) % TABLE_LEN as u64) as usize;
-                let s = scale(self.table[index].wrapping_add(offset), span);
-                (win.lo + s, Some(index))
+                let index = (h >> 32) as usize % TABLE_LEN;
+                (self.table[index].wrapping_add(h as u32), Some(index))
             }
         };
-        let start = if win.parity.admits(start) {
-            start
-        } else if start < win.hi {
-            start + 1
-        } else {
-            win.lo
-        };
+        let start = win.class_start(win.lo + scale(start, span));
         let found = set.find_wrapping(start, win.lo, win.hi, win.parity)?;
         // RFC 6056: the counter advances by the number of ports probed.
         let probed = if found >= start {
@@ -273,20 +284,12 @@ impl PortChooser {
         } else {
             found + span - start + 1
         };
-        if counter.is_some() {
-            let advance = probed.wrapping_mul(self.step_for(span));
-            match counter {
-                Some(usize::MAX) => {
-                    self.next_ephemeral = self.next_ephemeral.wrapping_add(advance);
-                }
-                Some(i) => {
-                    if let Some(c) = self.table.get_mut(i) {
-                        *c = c.wrapping_add(advance);
-                    }
-                }
-                None => {}
-            }
-        }
+        let advance = probed.wrapping_mul(self.step_for(span));
+        let c = match counter {
+            None => &mut self.next_ephemeral,
+            Some(i) => &mut self.table[i],
+        };
+        *c = c.wrapping_add(advance);
         Some(found)
     }
 }
