@@ -74,6 +74,7 @@ pub(crate) trait FreeSet {
 
     /// The first free position of class `parity` from `start` to `hi`, then from `lo` on,
     /// wrapping once. `lo <= start <= hi` is expected; other inputs are clamped.
+    #[inline]
     fn find_wrapping(&self, start: u32, lo: u32, hi: u32, parity: Parity) -> Option<u32> {
         if lo > hi {
             return None;

@@ -366,11 +366,15 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        let Admitted { sub, si, exempt } = self.admit(now, req)?;
+        let Admitted {
+            sub,
+            hash,
+            si,
+            exempt,
+        } = self.admit(now, req)?;
         let proto = req.proto;
         let p = proto.index();
         let s = self.subs.get(si);
-        let hash = s.hash;
         let addr = if s.addr != NONE {
             s.addr
         } else {
@@ -391,7 +395,6 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         let flow = FlowId::new(
             hash,
             req.inside.port,
-            outside.to_bits(),
             req.remote.addr.to_bits(),
             req.remote.port,
             p as u8,

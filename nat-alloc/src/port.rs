@@ -131,12 +131,13 @@ impl Default for PortRange {
 const TABLE_LEN: usize = 64;
 
 /// What the hash of RFC 6056 `F(local_IP, remote_IP, remote_port, secret_key)` covers: the
-/// outside (local) address, the remote endpoint, and, so that two subscribers behind one
-/// outside address start apart, the subscriber, the inside port and the protocol.
+/// subscriber, the remote endpoint, the inside port and the protocol.
 ///
-/// Two words, so that the keyed SipHash-1-3 runs three compression rounds, not five: the
-/// subscriber enters as a 64-bit word of its own already keyed hash (computed once per record),
-/// which the ports and protocol are folded into.
+/// The subscriber stands for `local_IP`: it determines its outside address (paired pooling,
+/// RFC 4787 REQ-2; deterministic NAT computes it), and two subscribers behind one address start
+/// apart. It enters as a 64-bit keyed hash of its own (computed once per request, before its
+/// record is read, so the SipHash need not wait for the record); the input is two words, so
+/// that the keyed SipHash-1-3 runs three compression rounds.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FlowId {
     pub(crate) words: [u64; 2],
@@ -149,16 +150,15 @@ impl FlowId {
     pub(crate) fn new(
         sub: u64,
         inside_port: u16,
-        outside: u32,
         remote: u32,
         remote_port: u16,
         proto: u8,
     ) -> FlowId {
-        let ports = (u64::from(remote_port) << 48)
-            | (u64::from(inside_port) << 32)
-            | (u64::from(proto & 3) << 30);
         FlowId {
-            words: [(u64::from(outside) << 32) | u64::from(remote), sub ^ ports],
+            words: [
+                (u64::from(remote) << 32) | (u64::from(remote_port) << 16) | u64::from(inside_port),
+                sub ^ u64::from(proto),
+            ],
         }
     }
 }
@@ -239,6 +239,7 @@ impl PortChooser {
 
     /// Picks a free position of `set` in `win`, or `None` when the window has none. Counters
     /// move only when a position is returned, so a refused request leaves no trace.
+    #[inline]
     pub(crate) fn choose<S: FreeSet + ?Sized>(
         &mut self,
         set: &S,
@@ -318,7 +319,7 @@ mod tests {
     fn preservation_then_next_free() {
         let mut c = PortChooser::new(PortPolicy::TRANSPARENT, &SecretKey::new(1, 2));
         let mut b = PortBitmap::EMPTY;
-        let flow = FlowId::new(0, 5000, 0, 0, 0, 6);
+        let flow = FlowId::new(0, 5000, 0, 0, 6);
         let w = win(1024, 65535, Parity::Even, Some(5000));
         assert_eq!(c.choose(&b, w, &flow), Some(5000));
         b.set(5000);
@@ -335,7 +336,7 @@ mod tests {
         };
         let mut c = PortChooser::new(policy, &SecretKey::new(3, 5));
         let b = PortBitmap::EMPTY;
-        let flow = FlowId::new(9, 4000, 1, 2, 80, 6);
+        let flow = FlowId::new(9, 4000, 2, 80, 6);
         let w = win(1024, 65535, Parity::Any, None);
         let mut prev = c.choose(&b, w, &flow).unwrap();
         for _ in 0..100 {
@@ -356,7 +357,7 @@ mod tests {
             let mut c = PortChooser::new(policy, &SecretKey::new(7, 9));
             let mut b = PortBitmap::EMPTY;
             for i in 0..501u32 {
-                let flow = FlowId::new(u64::from(i), i as u16, 1, 2, 80, 17);
+                let flow = FlowId::new(u64::from(i), i as u16, 2, 80, 17);
                 let p = c
                     .choose(&b, win(2000, 3001, Parity::Odd, None), &flow)
                     .unwrap();
@@ -364,7 +365,7 @@ mod tests {
                 assert!(b.set(p as u16));
             }
             // 501 odd ports in the window: all taken.
-            let flow = FlowId::new(0, 1, 1, 2, 80, 17);
+            let flow = FlowId::new(0, 1, 2, 80, 17);
             assert_eq!(
                 c.choose(&b, win(2000, 3001, Parity::Odd, None), &flow),
                 None

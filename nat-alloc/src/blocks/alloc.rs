@@ -53,10 +53,11 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        let Admitted { si, exempt, .. } = self.admit(now, req)?;
+        let Admitted {
+            hash, si, exempt, ..
+        } = self.admit(now, req)?;
         let proto = req.proto;
         let s = *self.subs.get(si);
-        let hash = s.hash;
         let addr = if s.addr != NONE {
             s.addr
         } else {
@@ -75,7 +76,6 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         let flow = FlowId::new(
             hash,
             req.inside.port,
-            outside.to_bits(),
             req.remote.addr.to_bits(),
             req.remote.port,
             proto.index() as u8,
