@@ -194,35 +194,42 @@ impl PortBitmap {
         self.words[usize::from(port >> 6)] & (1 << (port & 63)) != 0
     }
 
-    fn update_summary(&mut self, w: usize) {
-        let v = self.words[w];
-        let (sw, b) = (w >> 6, 1u64 << (w & 63));
-        if v & EVEN == EVEN {
-            self.even_full[sw] |= b;
+    /// The summary bit of word `w`, and the summary of the parity class of `port` (whose
+    /// "no free port" bit a change of `port` may flip).
+    #[inline]
+    fn summary_of(&mut self, port: u16) -> (&mut u64, u64) {
+        let w = usize::from(port >> 6);
+        let full = if port & 1 == 0 {
+            &mut self.even_full
         } else {
-            self.even_full[sw] &= !b;
-        }
-        if v & ODD == ODD {
-            self.odd_full[sw] |= b;
-        } else {
-            self.odd_full[sw] &= !b;
-        }
+            &mut self.odd_full
+        };
+        (&mut full[w >> 6], 1u64 << (w & 63))
     }
 
     /// Marks `port` used; returns whether it was free.
+    #[inline]
     pub(crate) fn set(&mut self, port: u16) -> bool {
         let w = usize::from(port >> 6);
         let b = 1u64 << (port & 63);
-        if self.words[w] & b != 0 {
+        let v = self.words[w];
+        if v & b != 0 {
             return false;
         }
-        self.words[w] |= b;
+        let v = v | b;
+        self.words[w] = v;
         self.used += 1;
-        self.update_summary(w);
+        // Only the class of `port` can have become full.
+        let class = if port & 1 == 0 { EVEN } else { ODD };
+        if v & class == class {
+            let (sum, bit) = self.summary_of(port);
+            *sum |= bit;
+        }
         true
     }
 
     /// Marks `port` free; returns whether it was used.
+    #[inline]
     pub(crate) fn clear(&mut self, port: u16) -> bool {
         let w = usize::from(port >> 6);
         let b = 1u64 << (port & 63);
@@ -231,7 +238,9 @@ impl PortBitmap {
         }
         self.words[w] &= !b;
         self.used -= 1;
-        self.update_summary(w);
+        // The class of `port` now has a free port in this word.
+        let (sum, bit) = self.summary_of(port);
+        *sum &= !bit;
         true
     }
 

@@ -144,6 +144,8 @@ pub struct PooledStorage<'a, I> {
 pub struct PooledAllocator<'a, I> {
     pool: AddressPool<'a>,
     ports: PortRange,
+    /// [`spans`] of `ports`.
+    spans: [(u32, u32); 2],
     addrs: &'a mut [AddressSlot],
     subs: SubscriberTable<'a, I>,
     held: HoldDown<'a>,
@@ -198,6 +200,7 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
         Ok(PooledAllocator {
             pool,
             ports: cfg.ports,
+            spans: spans(cfg.ports, &cfg.policy),
             addrs,
             subs: SubscriberTable::new(storage.subscribers, &cfg.key, prefix_len),
             held: HoldDown::new(storage.hold_down, max_held, cfg.hold_down),
@@ -309,18 +312,9 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
     }
 
     /// The search window for an inside port: its range (REQ-3a) and parity (REQ-4).
+    #[inline]
     fn window(&self, inside_port: u16) -> Window {
-        let (first, last) = (u32::from(self.ports.first), u32::from(self.ports.last));
-        let (lo, hi) = if self.chooser.policy().range {
-            let (l, h) = if inside_port < 1024 {
-                (first, last.min(1023))
-            } else {
-                (first.max(1024), last)
-            };
-            if l <= h { (l, h) } else { (first, last) }
-        } else {
-            (first, last)
-        };
+        let (lo, hi) = self.spans[usize::from(inside_port >= 1024)];
         let p = u32::from(inside_port);
         Window {
             lo,
@@ -329,6 +323,21 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
             preferred: (lo..=hi).contains(&p).then_some(p),
         }
     }
+}
+
+/// The port spans searched for inside ports below 1024 and from 1024 up: with range
+/// preservation (REQ-3a) the part of `ports` in the inside port's range, when there is one;
+/// else all of `ports`.
+fn spans(ports: PortRange, policy: &PortPolicy) -> [(u32, u32); 2] {
+    let (first, last) = (u32::from(ports.first), u32::from(ports.last));
+    let span = |l: u32, h: u32| {
+        if policy.range && l <= h {
+            (l, h)
+        } else {
+            (first, last)
+        }
+    };
+    [span(first, last.min(1023)), span(first.max(1024), last)]
 }
 
 impl<'a, I: InsideAddress> Admission<'a, I> for PooledAllocator<'a, I> {
