@@ -131,16 +131,19 @@ impl Default for PortRange {
 const TABLE_LEN: usize = 64;
 
 /// What the hash of RFC 6056 `F(local_IP, remote_IP, remote_port, secret_key)` covers: the
-/// subscriber, the remote endpoint, the inside port and the protocol.
+/// subscriber and protocol, the remote endpoint, and the inside port.
 ///
 /// The subscriber stands for `local_IP`: it determines its outside address (paired pooling,
 /// RFC 4787 REQ-2; deterministic NAT computes it), and two subscribers behind one address start
-/// apart. It enters as a 64-bit keyed hash of its own (computed once per request, before its
-/// record is read, so the SipHash need not wait for the record); the input is two words, so
-/// that the keyed SipHash-1-3 runs three compression rounds.
+/// apart. It enters as a 64-bit keyed hash of its own, computed once per request before its
+/// record is read, so the SipHash need not wait for the record. The input is one word, so that
+/// the keyed SipHash-1-3 runs two compression rounds: the remote address, remote port and
+/// inside port fill it and the subscriber's hash (with the protocol) is folded in. For one
+/// subscriber distinct flows give distinct words; across subscribers a coincidence takes two
+/// keyed hashes 64 bits apart, and costs only a shared starting point.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FlowId {
-    pub(crate) words: [u64; 2],
+    pub(crate) words: [u64; 1],
 }
 
 impl FlowId {
@@ -154,11 +157,12 @@ impl FlowId {
         remote_port: u16,
         proto: u8,
     ) -> FlowId {
+        let flow =
+            (u64::from(remote) << 32) | (u64::from(remote_port) << 16) | u64::from(inside_port);
+        // The protocol moves the subscriber's word by a constant per protocol.
+        let sub = sub ^ u64::from(proto & 3).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         FlowId {
-            words: [
-                (u64::from(remote) << 32) | (u64::from(remote_port) << 16) | u64::from(inside_port),
-                sub ^ u64::from(proto),
-            ],
+            words: [sub ^ flow],
         }
     }
 }
