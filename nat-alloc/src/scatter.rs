@@ -41,7 +41,7 @@ impl Scatter {
         let k = key.derive(0x5ca7);
         let round_keys: [u64; ROUNDS] = core::array::from_fn(|r| mix(&k, r as u64, 0) | 1);
         // Even rounds update the 8-bit half, odd rounds the 7-bit half.
-        let mask = |r: usize| if r % 2 == 0 { 0xff } else { 0x7f };
+        let mask = |r: usize| if r.is_multiple_of(2) { 0xff } else { 0x7f };
         Scatter {
             rounds: core::array::from_fn(|r| {
                 core::array::from_fn(|v| (round(round_keys[r], v as u32) & mask(r)) as u8)
