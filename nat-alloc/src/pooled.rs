@@ -409,14 +409,13 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
             p as u8,
         );
         let map = &self.addrs[addr as usize].maps[p];
-        let mut found = self.chooser.choose(map, win, &flow);
-        if found.is_none() && win.parity != Parity::Any {
-            // Parity is a SHOULD (REQ-4): a port of the other parity beats no port.
-            let any = Window {
-                parity: Parity::Any,
-                ..win
-            };
-            found = self.chooser.choose(map, any, &flow);
+        let mut found = None;
+        // Parity is a SHOULD (REQ-4): a port of the other parity beats no port.
+        for parity in [win.parity, Parity::Any] {
+            found = self.chooser.choose(map, Window { parity, ..win }, &flow);
+            if found.is_some() || win.parity == Parity::Any {
+                break;
+            }
         }
         let Some(port) = found.and_then(|f| u16::try_from(f).ok()) else {
             return Err(self.reject(si, now, proto, AllocError::PoolExhausted));
