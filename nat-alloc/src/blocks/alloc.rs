@@ -57,9 +57,10 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
             hash, si, exempt, ..
         } = self.admit(now, req)?;
         let proto = req.proto;
-        let s = *self.subs.get(si);
-        let addr = if s.addr != NONE {
-            s.addr
+        let s = self.subs.get(si);
+        let (paired, first_block) = (s.addr, s.block_count == 0);
+        let addr = if paired != NONE {
+            paired
         } else {
             let (bits, wpa, bpa) = (&*self.pool_bits, self.wpa, self.bpa);
             let picked = self.pool.pick(hash, |a| {
@@ -94,7 +95,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         {
             let bi = match self.owned_block(si, addr, b) {
                 Some(bi) => Some(bi),
-                None if s.block_count == 0 => self.open_block(si, addr, b, now),
+                None if first_block => self.open_block(si, addr, b, now),
                 None => None,
             };
             if let Some(bi) = bi
