@@ -11,7 +11,7 @@
 //! [§ 3.3.4]: https://www.rfc-editor.org/rfc/rfc6056#section-3.3.4
 
 use crate::bitmap::{FreeSet, Parity};
-use crate::hash::{SecretKey, sip13_words};
+use crate::hash::{SecretKey, Sip13};
 
 /// How a port is picked when the preferred one is not taken ([RFC 6056 § 3.3]).
 ///
@@ -201,7 +201,8 @@ impl Window {
 #[derive(Clone, Debug)]
 pub(crate) struct PortChooser {
     policy: PortPolicy,
-    key_f: SecretKey,
+    /// The keyed hash `F` (and `G`, its other half).
+    f: Sip13,
     next_ephemeral: u32,
     table: [u32; TABLE_LEN],
     /// The last window size and its counter step.
@@ -212,7 +213,7 @@ impl PortChooser {
     pub(crate) fn new(policy: PortPolicy, key: &SecretKey) -> Self {
         PortChooser {
             policy,
-            key_f: key.derive(0x6056_0001),
+            f: Sip13::new(&key.derive(0x6056_0001)),
             next_ephemeral: 0,
             table: [0; TABLE_LEN],
             step: (0, 0),
@@ -270,13 +271,13 @@ impl PortChooser {
                 return set.find_wrapping(start, win.lo, win.hi, win.parity);
             }
             Selection::Rfc6056Alg3 => {
-                let offset = sip13_words(&self.key_f, &flow.words) as u32;
+                let offset = self.f.words(&flow.words) as u32;
                 (self.next_ephemeral.wrapping_add(offset), None)
             }
             Selection::Rfc6056Alg4 => {
                 // F and G: the two halves of one 64-bit keyed hash, as good as two keyed
                 // hashes for a pseudo-random function, at the cost of one.
-                let h = sip13_words(&self.key_f, &flow.words);
+                let h = self.f.words(&flow.words);
                 let index = (h >> 32) as usize % TABLE_LEN;
                 (self.table[index].wrapping_add(h as u32), Some(index))
             }

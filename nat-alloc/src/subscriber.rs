@@ -130,6 +130,7 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
     }
 
     /// The record index of subscriber `sub` (already masked).
+    #[inline]
     pub(crate) fn find(&self, sub: I) -> Option<usize> {
         let n = self.slots.len();
         if n == 0 {
@@ -162,6 +163,7 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
 
     /// [`find_or_insert`](Self::find_or_insert) with `h`, the [`hash_of`](Self::hash_of)
     /// `sub`, already computed.
+    #[inline]
     pub(crate) fn find_or_insert_hashed(
         &mut self,
         sub: I,
