@@ -275,6 +275,7 @@ impl FreeSet for PortBitmap {
         u16::try_from(p).is_ok_and(|p| !self.is_set(p))
     }
 
+    #[inline]
     fn find_forward(&self, from: u32, to: u32, parity: Parity) -> Option<u32> {
         let to = to.min(65535);
         if from > to {

@@ -91,7 +91,7 @@ impl<'a> HoldDown<'a> {
 
     /// Puts a freed port on hold from `now`; returns the entry evicted to make room, which
     /// the caller must free at once.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn push(
         &mut self,
         now: Instant,

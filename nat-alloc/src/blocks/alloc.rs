@@ -267,7 +267,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
 
 impl<I: InsideAddress> BlockAllocator<'_, I> {
     /// Picks a free position of `proto` in block `bi` with the port chooser.
-    #[inline]
+    #[inline(always)]
     fn choose_in(
         &mut self,
         bi: u32,
@@ -293,7 +293,7 @@ impl<I: InsideAddress> BlockAllocator<'_, I> {
     }
 
     /// Marks position `pos` of block `bi` used and credits the subscriber; returns the port.
-    #[inline]
+    #[inline(always)]
     fn take(&mut self, si: usize, bi: u32, pos: u32, proto: L4Proto, exempt: bool) -> Option<u16> {
         let port = self.port_at(self.blocks[bi as usize].index, pos)?;
         let r = self.bits_range(bi, proto);
