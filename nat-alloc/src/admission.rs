@@ -22,6 +22,9 @@ use crate::subscriber::{InsideAddress, SubscriberTable};
 pub(crate) struct Admitted<I> {
     /// The subscriber (inside address masked to the subscriber prefix).
     pub(crate) sub: I,
+    /// Its keyed hash (as in its record, but computed from the address, so that what hashes
+    /// it further need not wait for the record).
+    pub(crate) hash: u64,
     /// Its record in the subscriber table.
     pub(crate) si: usize,
     /// The destination is exempt from the quota and there is room to remember it.
@@ -61,9 +64,10 @@ pub(crate) trait Admission<'a, I: InsideAddress + 'a> {
         self.expire(now);
         let p = self.parts();
         let sub = p.subs.subscriber_of(req.inside.addr);
+        let hash = p.subs.hash_of(sub);
         let Some(si) = p
             .subs
-            .find_or_insert(sub, || Bucket::full(p.quotas, now.as_millis()))
+            .find_or_insert_hashed(sub, hash, || Bucket::full(p.quotas, now.as_millis()))
         else {
             p.stats.pool_rejections += 1;
             return Err(AllocError::PoolExhausted);
@@ -75,7 +79,12 @@ pub(crate) trait Admission<'a, I: InsideAddress + 'a> {
         if !exempt && !quota::port_quota_left(&p.subs.get(si).used, p.quotas, proto) {
             return Err(self.reject(si, now, proto, AllocError::QuotaExhausted));
         }
-        Ok(Admitted { sub, si, exempt })
+        Ok(Admitted {
+            sub,
+            hash,
+            si,
+            exempt,
+        })
     }
 
     /// Counts a refused request of subscriber record `si`, queues its event unless one was

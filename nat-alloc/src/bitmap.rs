@@ -65,12 +65,6 @@ impl Parity {
     }
 }
 
-/// Mask of bits `lo..=hi` of a word (`lo <= hi < 64`).
-#[inline]
-fn span_mask(lo: u32, hi: u32) -> u64 {
-    (u64::MAX << lo) & (u64::MAX >> (63 - hi))
-}
-
 /// Something with free and used positions that the port chooser can search.
 pub(crate) trait FreeSet {
     /// Whether position `p` is free.
@@ -80,6 +74,7 @@ pub(crate) trait FreeSet {
 
     /// The first free position of class `parity` from `start` to `hi`, then from `lo` on,
     /// wrapping once. `lo <= start <= hi` is expected; other inputs are clamped.
+    #[inline]
     fn find_wrapping(&self, start: u32, lo: u32, hi: u32, parity: Parity) -> Option<u32> {
         if lo > hi {
             return None;
@@ -95,23 +90,30 @@ pub(crate) trait FreeSet {
     }
 }
 
-/// Word-by-word search of a plain bitmap slice (set bit = used).
+/// Word-by-word search of a plain bitmap slice (set bit = used); words past the end of the
+/// slice count as used.
+#[inline]
 pub(crate) fn slice_find(words: &[u64], from: u32, to: u32, parity: Parity) -> Option<u32> {
     if from > to {
         return None;
     }
-    let (fw, lw) = ((from >> 6) as usize, (to >> 6) as usize);
     let mask = parity.mask();
-    let end = lw.min(words.len().saturating_sub(1));
-    for (w, &word) in words.iter().enumerate().take(end + 1).skip(fw) {
-        let lo = if w == fw { from & 63 } else { 0 };
-        let hi = if w == lw { to & 63 } else { 63 };
-        let free = !word & mask & span_mask(lo, hi);
+    let lw = (to >> 6) as usize;
+    let mut w = (from >> 6) as usize;
+    let mut free = !*words.get(w)? & mask & (u64::MAX << (from & 63));
+    loop {
+        if w == lw {
+            free &= u64::MAX >> (63 - (to & 63));
+        }
         if free != 0 {
             return Some(w as u32 * 64 + free.trailing_zeros());
         }
+        w += 1;
+        if w > lw {
+            return None;
+        }
+        free = !*words.get(w)? & mask;
     }
-    None
 }
 
 /// Whether bit `i` of a slice is set (out-of-range bits read as set: never free).
@@ -192,35 +194,42 @@ impl PortBitmap {
         self.words[usize::from(port >> 6)] & (1 << (port & 63)) != 0
     }
 
-    fn update_summary(&mut self, w: usize) {
-        let v = self.words[w];
-        let (sw, b) = (w >> 6, 1u64 << (w & 63));
-        if v & EVEN == EVEN {
-            self.even_full[sw] |= b;
+    /// The summary bit of word `w`, and the summary of the parity class of `port` (whose
+    /// "no free port" bit a change of `port` may flip).
+    #[inline]
+    fn summary_of(&mut self, port: u16) -> (&mut u64, u64) {
+        let w = usize::from(port >> 6);
+        let full = if port & 1 == 0 {
+            &mut self.even_full
         } else {
-            self.even_full[sw] &= !b;
-        }
-        if v & ODD == ODD {
-            self.odd_full[sw] |= b;
-        } else {
-            self.odd_full[sw] &= !b;
-        }
+            &mut self.odd_full
+        };
+        (&mut full[w >> 6], 1u64 << (w & 63))
     }
 
     /// Marks `port` used; returns whether it was free.
+    #[inline]
     pub(crate) fn set(&mut self, port: u16) -> bool {
         let w = usize::from(port >> 6);
         let b = 1u64 << (port & 63);
-        if self.words[w] & b != 0 {
+        let v = self.words[w];
+        if v & b != 0 {
             return false;
         }
-        self.words[w] |= b;
+        let v = v | b;
+        self.words[w] = v;
         self.used += 1;
-        self.update_summary(w);
+        // Only the class of `port` can have become full.
+        let class = if port & 1 == 0 { EVEN } else { ODD };
+        if v & class == class {
+            let (sum, bit) = self.summary_of(port);
+            *sum |= bit;
+        }
         true
     }
 
     /// Marks `port` free; returns whether it was used.
+    #[inline]
     pub(crate) fn clear(&mut self, port: u16) -> bool {
         let w = usize::from(port >> 6);
         let b = 1u64 << (port & 63);
@@ -229,7 +238,9 @@ impl PortBitmap {
         }
         self.words[w] &= !b;
         self.used -= 1;
-        self.update_summary(w);
+        // The class of `port` now has a free port in this word.
+        let (sum, bit) = self.summary_of(port);
+        *sum &= !bit;
         true
     }
 
@@ -264,6 +275,7 @@ impl FreeSet for PortBitmap {
         u16::try_from(p).is_ok_and(|p| !self.is_set(p))
     }
 
+    #[inline]
     fn find_forward(&self, from: u32, to: u32, parity: Parity) -> Option<u32> {
         let to = to.min(65535);
         if from > to {

@@ -421,7 +421,24 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
     }
 
     /// Ends idle blocks and hold-downs due at `now` (every call does it too).
+    #[inline]
     pub fn poll(&mut self, now: Instant) {
+        // The common case, nothing due, without a call.
+        let t = now.as_millis();
+        let due = |bi: Option<u32>, wait: u64| {
+            bi.and_then(|bi| self.blocks.get(bi as usize))
+                .is_some_and(|b| b.since.saturating_add(wait) <= t)
+        };
+        if due(self.lists.idle_front(), self.idle_ms)
+            || due(self.lists.held_front(), 0)
+            || self.quotas.tcp_rate.is_some()
+        {
+            self.expire_due(now);
+        }
+    }
+
+    #[inline(never)]
+    fn expire_due(&mut self, now: Instant) {
         let t = now.as_millis();
         while let Some(bi) = self.lists.idle_front() {
             if self.blocks[bi as usize].since.saturating_add(self.idle_ms) > t {

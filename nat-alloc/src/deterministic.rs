@@ -338,7 +338,6 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for DeterministicAllocator<'_,
         let flow = FlowId::new(
             mix(&self.sub_key, u64::from(k), 0),
             req.inside.port,
-            outside.to_bits(),
             req.remote.addr.to_bits(),
             req.remote.port,
             proto.index() as u8,

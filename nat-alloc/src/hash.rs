@@ -127,12 +127,37 @@ pub(crate) fn sip_bytes<const C: usize, const D: usize>(key: &SecretKey, data: &
 /// without building a byte buffer.
 #[inline]
 pub(crate) fn sip13_words(key: &SecretKey, words: &[u64]) -> u64 {
-    let mut v = sip_init(key);
-    for &m in words {
-        sip_compress::<1>(&mut v, m);
+    Sip13::new(key).words(words)
+}
+
+/// SipHash-1-3 under one key, its initial state computed once: what a hot path keeps instead
+/// of the key. Its `Debug` shows nothing of the key.
+#[derive(Clone, Copy)]
+pub(crate) struct Sip13 {
+    v: [u64; 4],
+}
+
+impl core::fmt::Debug for Sip13 {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("Sip13(..)")
     }
-    sip_compress::<1>(&mut v, ((words.len() as u64 * 8) & 0xff) << 56);
-    sip_finish::<3>(&mut v)
+}
+
+impl Sip13 {
+    pub(crate) fn new(key: &SecretKey) -> Self {
+        Sip13 { v: sip_init(key) }
+    }
+
+    /// [`sip13_words`] under this key.
+    #[inline]
+    pub(crate) fn words(&self, words: &[u64]) -> u64 {
+        let mut v = self.v;
+        for &m in words {
+            sip_compress::<1>(&mut v, m);
+        }
+        sip_compress::<1>(&mut v, ((words.len() as u64 * 8) & 0xff) << 56);
+        sip_finish::<3>(&mut v)
+    }
 }
 
 #[inline(always)]
@@ -190,6 +215,10 @@ mod tests {
             bytes[i * 8..i * 8 + 8].copy_from_slice(&w.to_le_bytes());
         }
         assert_eq!(sip13_words(&key, &words), sip_bytes::<1, 3>(&key, &bytes));
+        assert_eq!(
+            Sip13::new(&key).words(&words[..1]),
+            sip_bytes::<1, 3>(&key, &bytes[..8])
+        );
     }
 
     #[test]

@@ -91,6 +91,7 @@ impl<'a> HoldDown<'a> {
 
     /// Puts a freed port on hold from `now`; returns the entry evicted to make room, which
     /// the caller must free at once.
+    #[inline(always)]
     pub(crate) fn push(
         &mut self,
         now: Instant,
@@ -139,9 +140,15 @@ impl<'a> HoldDown<'a> {
         (self.len > 0).then(|| Instant::from_millis(self.ring[self.head].expires))
     }
 
+    /// Whether the oldest hold-down is over at `now`.
+    #[inline]
+    pub(crate) fn is_due(&self, now: Instant) -> bool {
+        self.len > 0 && self.ring[self.head].expires <= now.as_millis()
+    }
+
     /// The oldest entry if its hold-down is over at `now`.
     pub(crate) fn pop_expired(&mut self, now: Instant) -> Option<HoldSlot> {
-        if self.len > 0 && self.ring[self.head].expires <= now.as_millis() {
+        if self.is_due(now) {
             self.pop_front()
         } else {
             None

@@ -144,6 +144,8 @@ pub struct PooledStorage<'a, I> {
 pub struct PooledAllocator<'a, I> {
     pool: AddressPool<'a>,
     ports: PortRange,
+    /// [`spans`] of `ports`.
+    spans: [(u32, u32); 2],
     addrs: &'a mut [AddressSlot],
     subs: SubscriberTable<'a, I>,
     held: HoldDown<'a>,
@@ -198,6 +200,7 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
         Ok(PooledAllocator {
             pool,
             ports: cfg.ports,
+            spans: spans(cfg.ports, &cfg.policy),
             addrs,
             subs: SubscriberTable::new(storage.subscribers, &cfg.key, prefix_len),
             held: HoldDown::new(storage.hold_down, max_held, cfg.hold_down),
@@ -262,7 +265,16 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
     }
 
     /// Ends the hold-downs due at `now` (every call does it too).
+    #[inline]
     pub fn poll(&mut self, now: Instant) {
+        // The common case, nothing due, without a call.
+        if self.held.is_due(now) || self.quotas.tcp_rate.is_some() {
+            self.expire_due(now);
+        }
+    }
+
+    #[inline(never)]
+    fn expire_due(&mut self, now: Instant) {
         while let Some(e) = self.held.pop_expired(now) {
             self.free_port(e.addr(), e.proto(), e.port());
         }
@@ -300,18 +312,9 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
     }
 
     /// The search window for an inside port: its range (REQ-3a) and parity (REQ-4).
+    #[inline]
     fn window(&self, inside_port: u16) -> Window {
-        let (first, last) = (u32::from(self.ports.first), u32::from(self.ports.last));
-        let (lo, hi) = if self.chooser.policy().range {
-            let (l, h) = if inside_port < 1024 {
-                (first, last.min(1023))
-            } else {
-                (first.max(1024), last)
-            };
-            if l <= h { (l, h) } else { (first, last) }
-        } else {
-            (first, last)
-        };
+        let (lo, hi) = self.spans[usize::from(inside_port >= 1024)];
         let p = u32::from(inside_port);
         Window {
             lo,
@@ -320,6 +323,21 @@ impl<'a, I: InsideAddress> PooledAllocator<'a, I> {
             preferred: (lo..=hi).contains(&p).then_some(p),
         }
     }
+}
+
+/// The port spans searched for inside ports below 1024 and from 1024 up: with range
+/// preservation (REQ-3a) the part of `ports` in the inside port's range, when there is one;
+/// else all of `ports`.
+fn spans(ports: PortRange, policy: &PortPolicy) -> [(u32, u32); 2] {
+    let (first, last) = (u32::from(ports.first), u32::from(ports.last));
+    let span = |l: u32, h: u32| {
+        if policy.range && l <= h {
+            (l, h)
+        } else {
+            (first, last)
+        }
+    };
+    [span(first, last.min(1023)), span(first.max(1024), last)]
 }
 
 impl<'a, I: InsideAddress> Admission<'a, I> for PooledAllocator<'a, I> {
@@ -357,11 +375,15 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        let Admitted { sub, si, exempt } = self.admit(now, req)?;
+        let Admitted {
+            sub,
+            hash,
+            si,
+            exempt,
+        } = self.admit(now, req)?;
         let proto = req.proto;
         let p = proto.index();
         let s = self.subs.get(si);
-        let hash = s.hash;
         let addr = if s.addr != NONE {
             s.addr
         } else {
@@ -382,20 +404,18 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
         let flow = FlowId::new(
             hash,
             req.inside.port,
-            outside.to_bits(),
             req.remote.addr.to_bits(),
             req.remote.port,
             p as u8,
         );
         let map = &self.addrs[addr as usize].maps[p];
-        let mut found = self.chooser.choose(map, win, &flow);
-        if found.is_none() && win.parity != Parity::Any {
-            // Parity is a SHOULD (REQ-4): a port of the other parity beats no port.
-            let any = Window {
-                parity: Parity::Any,
-                ..win
-            };
-            found = self.chooser.choose(map, any, &flow);
+        let mut found = None;
+        // Parity is a SHOULD (REQ-4): a port of the other parity beats no port.
+        for parity in [win.parity, Parity::Any] {
+            found = self.chooser.choose(map, Window { parity, ..win }, &flow);
+            if found.is_some() || win.parity == Parity::Any {
+                break;
+            }
         }
         let Some(port) = found.and_then(|f| u16::try_from(f).ok()) else {
             return Err(self.reject(si, now, proto, AllocError::PoolExhausted));

@@ -11,7 +11,7 @@
 //! [§ 3.3.4]: https://www.rfc-editor.org/rfc/rfc6056#section-3.3.4
 
 use crate::bitmap::{FreeSet, Parity};
-use crate::hash::{SecretKey, sip13_words};
+use crate::hash::{SecretKey, Sip13};
 
 /// How a port is picked when the preferred one is not taken ([RFC 6056 § 3.3]).
 ///
@@ -131,15 +131,19 @@ impl Default for PortRange {
 const TABLE_LEN: usize = 64;
 
 /// What the hash of RFC 6056 `F(local_IP, remote_IP, remote_port, secret_key)` covers: the
-/// outside (local) address, the remote endpoint, and, so that two subscribers behind one
-/// outside address start apart, the subscriber, the inside port and the protocol.
+/// subscriber and protocol, the remote endpoint, and the inside port.
 ///
-/// Two words, so that the keyed SipHash-1-3 runs three compression rounds, not five: the
-/// subscriber enters as a 64-bit word of its own already keyed hash (computed once per record),
-/// which the ports and protocol are folded into.
+/// The subscriber stands for `local_IP`: it determines its outside address (paired pooling,
+/// RFC 4787 REQ-2; deterministic NAT computes it), and two subscribers behind one address start
+/// apart. It enters as a 64-bit keyed hash of its own, computed once per request before its
+/// record is read, so the SipHash need not wait for the record. The input is one word, so that
+/// the keyed SipHash-1-3 runs two compression rounds: the remote address, remote port and
+/// inside port fill it and the subscriber's hash (with the protocol) is folded in. For one
+/// subscriber distinct flows give distinct words; across subscribers a coincidence takes two
+/// keyed hashes 64 bits apart, and costs only a shared starting point.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct FlowId {
-    pub(crate) words: [u64; 2],
+    pub(crate) words: [u64; 1],
 }
 
 impl FlowId {
@@ -149,16 +153,16 @@ impl FlowId {
     pub(crate) fn new(
         sub: u64,
         inside_port: u16,
-        outside: u32,
         remote: u32,
         remote_port: u16,
         proto: u8,
     ) -> FlowId {
-        let ports = (u64::from(remote_port) << 48)
-            | (u64::from(inside_port) << 32)
-            | (u64::from(proto & 3) << 30);
+        let flow =
+            (u64::from(remote) << 32) | (u64::from(remote_port) << 16) | u64::from(inside_port);
+        // The protocol moves the subscriber's word by a constant per protocol.
+        let sub = sub ^ u64::from(proto & 3).wrapping_mul(0x9e37_79b9_7f4a_7c15);
         FlowId {
-            words: [(u64::from(outside) << 32) | u64::from(remote), sub ^ ports],
+            words: [sub ^ flow],
         }
     }
 }
@@ -173,6 +177,21 @@ pub(crate) struct Window {
     pub(crate) preferred: Option<u32>,
 }
 
+impl Window {
+    /// `p` if it is of the window's class, else the next position, wrapping to `lo` (which
+    /// the search then clamps and filters by class).
+    #[inline]
+    fn class_start(&self, p: u32) -> u32 {
+        if self.parity.admits(p) {
+            p
+        } else if p < self.hi {
+            p + 1
+        } else {
+            self.lo
+        }
+    }
+}
+
 /// The port chooser of one allocator: its policy, keys and RFC 6056 counters.
 ///
 /// RFC 6056 computes `min + (counter + F) % num`. Here the sum is a 32-bit fraction of the
@@ -182,7 +201,8 @@ pub(crate) struct Window {
 #[derive(Clone, Debug)]
 pub(crate) struct PortChooser {
     policy: PortPolicy,
-    key_f: SecretKey,
+    /// The keyed hash `F` (and `G`, its other half).
+    f: Sip13,
     next_ephemeral: u32,
     table: [u32; TABLE_LEN],
     /// The last window size and its counter step.
@@ -193,7 +213,7 @@ impl PortChooser {
     pub(crate) fn new(policy: PortPolicy, key: &SecretKey) -> Self {
         PortChooser {
             policy,
-            key_f: key.derive(0x6056_0001),
+            f: Sip13::new(&key.derive(0x6056_0001)),
             next_ephemeral: 0,
             table: [0; TABLE_LEN],
             step: (0, 0),
@@ -224,6 +244,7 @@ impl PortChooser {
 
     /// Picks a free position of `set` in `win`, or `None` when the window has none. Counters
     /// move only when a position is returned, so a refused request leaves no trace.
+    #[inline]
     pub(crate) fn choose<S: FreeSet + ?Sized>(
         &mut self,
         set: &S,
@@ -242,30 +263,26 @@ impl PortChooser {
             return Some(p);
         }
         let span = win.hi - win.lo + 1;
+        // The start of the search, and for RFC 6056 the counter it used: `None` for
+        // algorithm 3's single counter, `Some(i)` for algorithm 4's counter `i`.
         let (start, counter) = match self.policy.selection {
-            Selection::Sequential => (win.preferred.unwrap_or(win.lo), None),
+            Selection::Sequential => {
+                let start = win.class_start(win.preferred.unwrap_or(win.lo));
+                return set.find_wrapping(start, win.lo, win.hi, win.parity);
+            }
             Selection::Rfc6056Alg3 => {
-                let offset = sip13_words(&self.key_f, &flow.words) as u32;
-                let s = scale(self.next_ephemeral.wrapping_add(offset), span);
-                (win.lo + s, Some(usize::MAX))
+                let offset = self.f.words(&flow.words) as u32;
+                (self.next_ephemeral.wrapping_add(offset), None)
             }
             Selection::Rfc6056Alg4 => {
                 // F and G: the two halves of one 64-bit keyed hash, as good as two keyed
                 // hashes for a pseudo-random function, at the cost of one.
-                let h = sip13_words(&self.key_f, &flow.words);
-                let offset = h as u32;
-                let index = ((h >> 32) % TABLE_LEN as u64) as usize;
-                let s = scale(self.table[index].wrapping_add(offset), span);
-                (win.lo + s, Some(index))
+                let h = self.f.words(&flow.words);
+                let index = (h >> 32) as usize % TABLE_LEN;
+                (self.table[index].wrapping_add(h as u32), Some(index))
             }
         };
-        let start = if win.parity.admits(start) {
-            start
-        } else if start < win.hi {
-            start + 1
-        } else {
-            win.lo
-        };
+        let start = win.class_start(win.lo + scale(start, span));
         let found = set.find_wrapping(start, win.lo, win.hi, win.parity)?;
         // RFC 6056: the counter advances by the number of ports probed.
         let probed = if found >= start {
@@ -273,20 +290,12 @@ impl PortChooser {
         } else {
             found + span - start + 1
         };
-        if counter.is_some() {
-            let advance = probed.wrapping_mul(self.step_for(span));
-            match counter {
-                Some(usize::MAX) => {
-                    self.next_ephemeral = self.next_ephemeral.wrapping_add(advance);
-                }
-                Some(i) => {
-                    if let Some(c) = self.table.get_mut(i) {
-                        *c = c.wrapping_add(advance);
-                    }
-                }
-                None => {}
-            }
-        }
+        let advance = probed.wrapping_mul(self.step_for(span));
+        let c = match counter {
+            None => &mut self.next_ephemeral,
+            Some(i) => &mut self.table[i],
+        };
+        *c = c.wrapping_add(advance);
         Some(found)
     }
 }
@@ -315,7 +324,7 @@ mod tests {
     fn preservation_then_next_free() {
         let mut c = PortChooser::new(PortPolicy::TRANSPARENT, &SecretKey::new(1, 2));
         let mut b = PortBitmap::EMPTY;
-        let flow = FlowId::new(0, 5000, 0, 0, 0, 6);
+        let flow = FlowId::new(0, 5000, 0, 0, 6);
         let w = win(1024, 65535, Parity::Even, Some(5000));
         assert_eq!(c.choose(&b, w, &flow), Some(5000));
         b.set(5000);
@@ -332,7 +341,7 @@ mod tests {
         };
         let mut c = PortChooser::new(policy, &SecretKey::new(3, 5));
         let b = PortBitmap::EMPTY;
-        let flow = FlowId::new(9, 4000, 1, 2, 80, 6);
+        let flow = FlowId::new(9, 4000, 2, 80, 6);
         let w = win(1024, 65535, Parity::Any, None);
         let mut prev = c.choose(&b, w, &flow).unwrap();
         for _ in 0..100 {
@@ -353,7 +362,7 @@ mod tests {
             let mut c = PortChooser::new(policy, &SecretKey::new(7, 9));
             let mut b = PortBitmap::EMPTY;
             for i in 0..501u32 {
-                let flow = FlowId::new(u64::from(i), i as u16, 1, 2, 80, 17);
+                let flow = FlowId::new(u64::from(i), i as u16, 2, 80, 17);
                 let p = c
                     .choose(&b, win(2000, 3001, Parity::Odd, None), &flow)
                     .unwrap();
@@ -361,7 +370,7 @@ mod tests {
                 assert!(b.set(p as u16));
             }
             // 501 odd ports in the window: all taken.
-            let flow = FlowId::new(0, 1, 1, 2, 80, 17);
+            let flow = FlowId::new(0, 1, 2, 80, 17);
             assert_eq!(
                 c.choose(&b, win(2000, 3001, Parity::Odd, None), &flow),
                 None

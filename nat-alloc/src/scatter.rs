@@ -14,48 +14,63 @@ use crate::hash::{SecretKey, mix};
 const ROUNDS: usize = 4;
 const DOMAIN: u32 = 1 << 15;
 
+/// The round function: one keyed multiply, high bits out.
+fn round(key: u64, v: u32) -> u32 {
+    let x = (u64::from(v) ^ 0x9e37_79b9).wrapping_mul(key);
+    (x >> 40) as u32
+}
+
 /// A parity-keeping keyed permutation of `0..2 * half`.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(crate) struct Scatter {
-    round_keys: [u64; ROUNDS],
+    /// The round function's values, one table per round: its argument is a half of the
+    /// block (7 or 8 bits), so a lookup replaces a multiply. 1 KiB.
+    rounds: [[u8; 256]; ROUNDS],
     half: u32,
+}
+
+impl core::fmt::Debug for Scatter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Scatter").field("half", &self.half).finish()
+    }
 }
 
 impl Scatter {
     /// A permutation of `0..len` (`len` even, at most 65,536).
     pub(crate) fn new(key: &SecretKey, len: u32) -> Self {
         let k = key.derive(0x5ca7);
+        let round_keys: [u64; ROUNDS] = core::array::from_fn(|r| mix(&k, r as u64, 0) | 1);
+        // Even rounds update the 8-bit half, odd rounds the 7-bit half.
+        let mask = |r: usize| if r.is_multiple_of(2) { 0xff } else { 0x7f };
         Scatter {
-            round_keys: core::array::from_fn(|r| mix(&k, r as u64, 0) | 1),
+            rounds: core::array::from_fn(|r| {
+                core::array::from_fn(|v| (round(round_keys[r], v as u32) & mask(r)) as u8)
+            }),
             half: (len / 2).min(DOMAIN),
         }
     }
 
-    /// The round function: one keyed multiply, high bits out.
-    fn round(&self, r: usize, v: u32) -> u32 {
-        let x = (u64::from(v) ^ 0x9e37_79b9).wrapping_mul(self.round_keys[r]);
-        (x >> 40) as u32
-    }
-
+    #[inline]
     fn encrypt(&self, y: u32) -> u32 {
-        let (mut a, mut b) = (y >> 7, y & 0x7f);
-        for r in 0..ROUNDS {
+        let (mut a, mut b) = ((y >> 7) & 0xff, y & 0x7f);
+        for (r, t) in self.rounds.iter().enumerate() {
             if r % 2 == 0 {
-                a ^= self.round(r, b) & 0xff;
+                a ^= u32::from(t[b as usize]);
             } else {
-                b ^= self.round(r, a) & 0x7f;
+                b ^= u32::from(t[a as usize]);
             }
         }
         (a << 7) | b
     }
 
+    #[inline]
     fn decrypt(&self, y: u32) -> u32 {
-        let (mut a, mut b) = (y >> 7, y & 0x7f);
-        for r in (0..ROUNDS).rev() {
+        let (mut a, mut b) = ((y >> 7) & 0xff, y & 0x7f);
+        for (r, t) in self.rounds.iter().enumerate().rev() {
             if r % 2 == 0 {
-                a ^= self.round(r, b) & 0xff;
+                a ^= u32::from(t[b as usize]);
             } else {
-                b ^= self.round(r, a) & 0x7f;
+                b ^= u32::from(t[a as usize]);
             }
         }
         (a << 7) | b
@@ -99,6 +114,27 @@ mod tests {
             assert!(!seen[y as usize]);
             seen[y as usize] = true;
             assert_eq!(s.inverse(y), x);
+        }
+    }
+
+    #[test]
+    fn round_tables_compute_the_keyed_multiply_rounds() {
+        // The permutation must not change with its implementation: logged blocks are listed
+        // with it (`block_ports`).
+        let key = SecretKey::new(5, 6);
+        let s = Scatter::new(&key, 64512);
+        let k = key.derive(0x5ca7);
+        let rk: [u64; ROUNDS] = core::array::from_fn(|r| mix(&k, r as u64, 0) | 1);
+        for y in 0..DOMAIN {
+            let (mut a, mut b) = (y >> 7, y & 0x7f);
+            for (r, &key) in rk.iter().enumerate() {
+                if r % 2 == 0 {
+                    a ^= round(key, b) & 0xff;
+                } else {
+                    b ^= round(key, a) & 0x7f;
+                }
+            }
+            assert_eq!(s.encrypt(y), (a << 7) | b);
         }
     }
 }

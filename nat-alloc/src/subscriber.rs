@@ -118,7 +118,8 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
         }
     }
 
-    /// The keyed hash of a subscriber.
+    /// The keyed hash of a subscriber (kept in its record as `hash`).
+    #[inline]
     pub(crate) fn hash_of(&self, sub: I) -> u64 {
         let b = sub.bytes();
         let mut lo = [0u8; 8];
@@ -129,6 +130,7 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
     }
 
     /// The record index of subscriber `sub` (already masked).
+    #[inline]
     pub(crate) fn find(&self, sub: I) -> Option<usize> {
         let n = self.slots.len();
         if n == 0 {
@@ -156,11 +158,22 @@ impl<'a, I: InsideAddress> SubscriberTable<'a, I> {
         sub: I,
         bucket: impl FnOnce() -> Bucket,
     ) -> Option<usize> {
+        self.find_or_insert_hashed(sub, self.hash_of(sub), bucket)
+    }
+
+    /// [`find_or_insert`](Self::find_or_insert) with `h`, the [`hash_of`](Self::hash_of)
+    /// `sub`, already computed.
+    #[inline]
+    pub(crate) fn find_or_insert_hashed(
+        &mut self,
+        sub: I,
+        h: u64,
+        bucket: impl FnOnce() -> Bucket,
+    ) -> Option<usize> {
         let n = self.slots.len();
         if n == 0 {
             return None;
         }
-        let h = self.hash_of(sub);
         let mut i = reduce(h, n);
         for _ in 0..n {
             let s = &self.slots[i];

@@ -53,12 +53,14 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        let Admitted { si, exempt, .. } = self.admit(now, req)?;
+        let Admitted {
+            hash, si, exempt, ..
+        } = self.admit(now, req)?;
         let proto = req.proto;
-        let s = *self.subs.get(si);
-        let hash = s.hash;
-        let addr = if s.addr != NONE {
-            s.addr
+        let s = self.subs.get(si);
+        let (paired, first_block) = (s.addr, s.block_count == 0);
+        let addr = if paired != NONE {
+            paired
         } else {
             let (bits, wpa, bpa) = (&*self.pool_bits, self.wpa, self.bpa);
             let picked = self.pool.pick(hash, |a| {
@@ -75,7 +77,6 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         let flow = FlowId::new(
             hash,
             req.inside.port,
-            outside.to_bits(),
             req.remote.addr.to_bits(),
             req.remote.port,
             proto.index() as u8,
@@ -94,7 +95,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         {
             let bi = match self.owned_block(si, addr, b) {
                 Some(bi) => Some(bi),
-                None if s.block_count == 0 => self.open_block(si, addr, b, now),
+                None if first_block => self.open_block(si, addr, b, now),
                 None => None,
             };
             if let Some(bi) = bi
@@ -266,6 +267,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
 
 impl<I: InsideAddress> BlockAllocator<'_, I> {
     /// Picks a free position of `proto` in block `bi` with the port chooser.
+    #[inline(always)]
     fn choose_in(
         &mut self,
         bi: u32,
@@ -291,6 +293,7 @@ impl<I: InsideAddress> BlockAllocator<'_, I> {
     }
 
     /// Marks position `pos` of block `bi` used and credits the subscriber; returns the port.
+    #[inline(always)]
     fn take(&mut self, si: usize, bi: u32, pos: u32, proto: L4Proto, exempt: bool) -> Option<u16> {
         let port = self.port_at(self.blocks[bi as usize].index, pos)?;
         let r = self.bits_range(bi, proto);
