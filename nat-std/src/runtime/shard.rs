@@ -454,4 +454,30 @@ mod tests {
         let e = Nat44Shards::check(4, &v.alloc).unwrap_err();
         assert!(e.contains("allocation.ports"), "{e}");
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2000))]
+        /// Whatever the bytes, routing never panics and names an existing worker; mutated
+        /// real packets too.
+        #[test]
+        fn route_never_panics(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80),
+            flip in proptest::prelude::any::<(usize, u8)>(),
+            mode in 0usize..3,
+        ) {
+            let extra = ["", "mode = \"port-block\"\nblock_size = 128\n",
+                "mode = \"deterministic\"\nports_per_subscriber = 3\n"][mode];
+            let s = shards(3, extra);
+            let mut real = udp((Y, 53), (P, 2000 + bytes.len() as u16));
+            let i = flip.0 % real.len();
+            real[i] ^= flip.1;
+            for pkt in [&bytes[..], &real[..]] {
+                for dir in [Direction::Inbound, Direction::Outbound] {
+                    if let Some(o) = s.route(dir, pkt).owner {
+                        proptest::prop_assert!(o < 3);
+                    }
+                }
+            }
+        }
+    }
 }
