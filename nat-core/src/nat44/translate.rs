@@ -306,14 +306,7 @@ where
             if !self.config.hairpinning {
                 return Verdict::Drop(DropReason::Policy);
             }
-            // RFC 4787 REQ-9: the packet goes back in as if it came from the outside, with
-            // the outside endpoint of its sender as source.
-            self.counters.hairpinned += 1;
-            if !self.config.hairpin_handoff {
-                return self.inbound(now, buf, start, total, true);
-            }
-            // One hop in all: the TTL goes down when the owner of the destination forwards it.
-            return Verdict::Forward { start, len: total };
+            return self.hairpin_back(now, buf, start, total);
         }
         self.forward(buf, start, total)
     }
@@ -398,14 +391,24 @@ where
         );
         self.counters.icmp_errors_translated += 1;
         if self.config.is_outside(info.dst) && self.config.hairpinning {
-            self.counters.hairpinned += 1;
-            if !self.config.hairpin_handoff {
-                return self.inbound(now, buf, start, total, true);
-            }
-            // One hop in all: the TTL goes down when the owner of the destination forwards it.
-            return Verdict::Forward { start, len: total };
+            return self.hairpin_back(now, buf, start, total);
         }
         self.forward(buf, start, total)
+    }
+
+    /// A packet translated out to an outside endpoint of the translator itself goes back in
+    /// as if it came from the outside, its sender's outside endpoint as source ([RFC 4787]
+    /// REQ-9); under `hairpin_handoff` the caller takes it to the translator that owns that
+    /// endpoint (one hop in all: the TTL goes down when that one forwards it).
+    ///
+    /// [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787
+    fn hairpin_back(&mut self, now: Instant, buf: &mut [u8], start: usize, len: usize) -> Verdict {
+        self.counters.hairpinned += 1;
+        if self.config.hairpin_handoff {
+            Verdict::Forward { start, len }
+        } else {
+            self.inbound(now, buf, start, len, true)
+        }
     }
 
     /// An ICMP error from the outside about a packet the translator sent out: its quote is
