@@ -123,3 +123,38 @@ pub(crate) trait Admission<'a, I: InsideAddress + 'a> {
         err
     }
 }
+
+/// Implements [`Admission`] for an allocator whose fields carry the names of [`Parts`] and
+/// which has `poll` and `forget_if_idle` methods (invoked in the allocator's module, which
+/// sees its fields).
+macro_rules! admission_by_fields {
+    ($alloc:ident) => {
+        impl<'a, I: $crate::subscriber::InsideAddress> $crate::admission::Admission<'a, I>
+            for $alloc<'a, I>
+        {
+            #[inline]
+            fn expire(&mut self, now: nat_core::time::Instant) {
+                self.poll(now);
+            }
+
+            #[inline]
+            fn parts(&mut self) -> $crate::admission::Parts<'_, 'a, I> {
+                $crate::admission::Parts {
+                    subs: &mut self.subs,
+                    exemptions: &self.exemptions,
+                    exempt: &self.exempt,
+                    events: &mut self.events,
+                    quotas: &self.quotas,
+                    stats: &mut self.stats,
+                }
+            }
+
+            #[inline]
+            fn forget_if_idle(&mut self, si: usize, now: nat_core::time::Instant) {
+                Self::forget_if_idle(self, si, now);
+            }
+        }
+    };
+}
+
+pub(crate) use admission_by_fields;

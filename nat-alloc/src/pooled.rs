@@ -24,7 +24,7 @@ use nat_core::allocator::{AllocError, AllocRequest, PortAllocator};
 use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::time::{Duration, Instant};
 
-use crate::admission::{Admission, Admitted, Parts};
+use crate::admission::{Admission, Admitted, admission_by_fields};
 use crate::bitmap::{Parity, PortBitmap};
 use crate::error::{ConfigError, need};
 use crate::events::{AllocEvent, AllocStats, EventQueue};
@@ -340,26 +340,7 @@ fn spans(ports: PortRange, policy: &PortPolicy) -> [(u32, u32); 2] {
     [span(first, last.min(1023)), span(first.max(1024), last)]
 }
 
-impl<'a, I: InsideAddress> Admission<'a, I> for PooledAllocator<'a, I> {
-    fn expire(&mut self, now: Instant) {
-        self.poll(now);
-    }
-
-    fn parts(&mut self) -> Parts<'_, 'a, I> {
-        Parts {
-            subs: &mut self.subs,
-            exemptions: &self.exemptions,
-            exempt: &self.exempt,
-            events: &mut self.events,
-            quotas: &self.quotas,
-            stats: &mut self.stats,
-        }
-    }
-
-    fn forget_if_idle(&mut self, si: usize, now: Instant) {
-        Self::forget_if_idle(self, si, now);
-    }
-}
+admission_by_fields!(PooledAllocator);
 
 impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
     fn poll(&mut self, now: Instant) {

@@ -10,7 +10,7 @@ use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::time::Instant;
 
 use super::{ACTIVE, BlockAllocator, BlockSlot, NONE};
-use crate::admission::{Admission, Admitted, Parts};
+use crate::admission::{Admission, Admitted, admission_by_fields};
 use crate::bitmap::{self, FreeSet, Parity, SliceSet};
 use crate::events::AllocEvent;
 use crate::hash::{mix, reduce};
@@ -18,26 +18,7 @@ use crate::port::{FlowId, Selection, Window};
 use crate::quota::{self, Bucket};
 use crate::subscriber::InsideAddress;
 
-impl<'a, I: InsideAddress> Admission<'a, I> for BlockAllocator<'a, I> {
-    fn expire(&mut self, now: Instant) {
-        self.poll(now);
-    }
-
-    fn parts(&mut self) -> Parts<'_, 'a, I> {
-        Parts {
-            subs: &mut self.subs,
-            exemptions: &self.exemptions,
-            exempt: &self.exempt,
-            events: &mut self.events,
-            quotas: &self.quotas,
-            stats: &mut self.stats,
-        }
-    }
-
-    fn forget_if_idle(&mut self, si: usize, now: Instant) {
-        Self::forget_if_idle(self, si, now);
-    }
-}
+admission_by_fields!(BlockAllocator);
 
 impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
     fn poll(&mut self, now: Instant) {
