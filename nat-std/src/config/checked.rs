@@ -144,43 +144,19 @@ impl RuntimeSettings {
     }
 }
 
-impl Validated {
-    /// The runtime's part of the configuration.
-    pub fn runtime(&self) -> RuntimeSettings {
-        RuntimeSettings {
-            tun_name: self.tun_name.clone(),
-            tun_mtu: self.tun_mtu,
-            tun_queues: self.tun_queues,
-            log: self.log.clone(),
-            summary_interval: self.summary_interval,
-            dump_limit: self.dump_limit,
-        }
-    }
-}
-
 /// A configuration that passed [`Config::validate`]: everything the runtime needs.
 #[derive(Clone, Debug)]
 pub struct Validated {
     /// The engine's configuration (already accepted by [`Nat44Config::validate`]).
     pub nat: Nat44Config,
-    /// TUN device name.
-    pub tun_name: String,
-    /// TUN MTU.
-    pub tun_mtu: u16,
-    /// TUN queues, one worker each.
-    pub tun_queues: usize,
     /// Session table capacity.
     pub max_sessions: usize,
     /// Allocation policy.
     pub alloc: AllocPolicy,
     /// Static mappings.
     pub statics: Vec<StaticMapping>,
-    /// Translation logs.
-    pub log: LogSettings,
-    /// Summary interval (`None`: no summaries).
-    pub summary_interval: Option<Duration>,
-    /// SIGUSR1 dump limit.
-    pub dump_limit: usize,
+    /// The TUN device, the translation log and the reports.
+    pub runtime: RuntimeSettings,
 }
 
 /// Where a configuration came from, to point errors at their line.
@@ -276,12 +252,6 @@ impl Config {
     pub fn validate(&self, path: &Path, text: &str) -> Result<Validated, ConfigError> {
         let ctx = Ctx { path, text };
         let n = &self.nat;
-        if self.tun.name.is_empty() || self.tun.name.len() > 15 {
-            return Err(ctx.err(0..0, "tun.name", "must be 1 to 15 characters"));
-        }
-        if self.tun.mtu < 576 {
-            return Err(ctx.err(0..0, "tun.mtu", "below 576"));
-        }
         if n.inside.get_ref().is_empty() {
             return Err(ctx.err(n.inside.span(), "nat.inside", "at least one prefix"));
         }
@@ -385,24 +355,29 @@ impl Config {
 
         let alloc = self.alloc_policy(&ctx, max_sessions as usize)?;
         let statics = self.static_mappings(&ctx, &alloc)?;
-        let tun_queues = check_queues(&ctx, self.tun.queues, crate::runtime::MAX_WORKERS)?;
-        if tun_queues > 1 {
-            crate::runtime::Nat44Shards::check(tun_queues, &alloc)
+        let default_events = match alloc.mode {
+            AllocMode::PerPort => LogEvents::Sessions,
+            AllocMode::PortBlock | AllocMode::Deterministic => LogEvents::Blocks,
+        };
+        let runtime = RuntimeSettings::check(
+            &ctx,
+            &self.tun,
+            &self.log,
+            &self.runtime,
+            default_events,
+            false,
+            crate::runtime::MAX_WORKERS,
+        )?;
+        if runtime.tun_queues > 1 {
+            crate::runtime::Nat44Shards::check(runtime.tun_queues, &alloc)
                 .map_err(|m| ctx.err(0..0, "tun.queues", &m))?;
         }
-        let log = self.log_settings(&ctx, alloc.mode)?;
         Ok(Validated {
             nat: c,
-            tun_name: self.tun.name.clone(),
-            tun_mtu: self.tun.mtu,
-            tun_queues,
             max_sessions: max_sessions as usize,
             alloc,
             statics,
-            log,
-            summary_interval: (self.runtime.summary_interval > 0)
-                .then(|| Duration::from_secs(self.runtime.summary_interval)),
-            dump_limit: self.runtime.dump_limit,
+            runtime,
         })
     }
 
@@ -555,14 +530,6 @@ impl Config {
             out.push(m);
         }
         Ok(out)
-    }
-
-    fn log_settings(&self, ctx: &Ctx<'_>, mode: AllocMode) -> Result<LogSettings, ConfigError> {
-        let events = match mode {
-            AllocMode::PerPort => LogEvents::Sessions,
-            AllocMode::PortBlock | AllocMode::Deterministic => LogEvents::Blocks,
-        };
-        log_settings(ctx, &self.log, events)
     }
 }
 

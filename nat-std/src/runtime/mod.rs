@@ -617,7 +617,7 @@ fn shard_policy(cfg: &Validated, shards: Option<&Nat44Shards>, k: usize) -> Allo
 /// of `max_sessions`, its own allocator over its slice of the ports, and the subscribers whose
 /// address hashes to it ([`shard`]).
 pub fn run_nat44(cfg: &Validated, app: &str) -> Result<(), RunError> {
-    let n = cfg.tun_queues.max(1);
+    let n = cfg.runtime.tun_queues.max(1);
     let shards = if n > 1 {
         Some(Arc::new(
             Nat44Shards::new(n, &cfg.nat.outside_prefixes, &cfg.alloc, &cfg.statics)
@@ -631,7 +631,7 @@ pub fn run_nat44(cfg: &Validated, app: &str) -> Result<(), RunError> {
         .collect();
     let mut memories: Vec<AllocMemory> = policies.iter().map(AllocMemory::new).collect();
     let memories = &mut memories;
-    run(&cfg.runtime(), app, move |ctl| {
+    run(&cfg.runtime, app, move |ctl| {
         // Moved in, so that the allocators may borrow them beyond this call.
         let memories: &mut Vec<AllocMemory> = memories;
         let mut engines = Vec::with_capacity(n);
@@ -866,7 +866,7 @@ mod tests {
             "mode = \"deterministic\"\nports_per_subscriber = 60\n",
         ] {
             let cfg = validated(extra);
-            let n = cfg.tun_queues;
+            let n = cfg.runtime.tun_queues;
             let shards =
                 Nat44Shards::new(n, &cfg.nat.outside_prefixes, &cfg.alloc, &cfg.statics).unwrap();
             let policies: Vec<_> = (0..n)
