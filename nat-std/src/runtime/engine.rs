@@ -62,10 +62,7 @@ pub trait Engine {
     #[inline]
     fn route(&self, dir: Direction, pkt: &[u8]) -> Route {
         let _ = (dir, pkt);
-        Route {
-            owner: None,
-            fragment: None,
-        }
+        Route::ANY
     }
 
     /// For a sharded translator: whether a packet this engine sent goes to an outside
@@ -206,10 +203,7 @@ impl Engine for Nat44Engine<'_> {
     fn route(&self, dir: Direction, pkt: &[u8]) -> Route {
         match &self.shards {
             Some(s) => s.route(dir, pkt),
-            None => Route {
-                owner: None,
-                fragment: None,
-            },
+            None => Route::ANY,
         }
     }
 

@@ -42,6 +42,14 @@ pub struct Route {
     pub fragment: Option<(FragmentKey, bool)>,
 }
 
+impl Route {
+    /// Whoever read the packet translates it (it does not parse, or nothing says otherwise).
+    pub const ANY: Route = Route {
+        owner: None,
+        fragment: None,
+    };
+}
+
 /// The ports of each worker: `workers` slices of `per` ports from `first` up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct PortSlices {
@@ -105,25 +113,28 @@ impl Nat44Shards {
     /// Whether `policy` can be split over `workers` workers (what [`new`](Self::new) checks
     /// of it, without building anything).
     pub fn check(workers: usize, policy: &AllocPolicy) -> Result<(), String> {
+        Self::port_slices(workers, policy).map(|_| ())
+    }
+
+    /// The workers' port slices (`None` in deterministic mode, which needs none).
+    fn port_slices(workers: usize, policy: &AllocPolicy) -> Result<Option<PortSlices>, String> {
         if !(1..=MAX_WORKERS).contains(&workers) {
             return Err(format!("{workers} (1 to {MAX_WORKERS})"));
         }
-        if policy.mode == AllocMode::Deterministic {
-            return Ok(());
-        }
-        let unit = if policy.mode == AllocMode::PortBlock {
-            policy.block_size
-        } else {
-            2
+        let unit = match policy.mode {
+            AllocMode::Deterministic => return Ok(None),
+            AllocMode::PortBlock => policy.block_size,
+            AllocMode::PerPort => 2,
         };
-        match PortSlices::new(policy.ports.0, policy.ports.1, workers, unit) {
-            Some(_) => Ok(()),
-            None => Err(format!(
-                "allocation.ports {}-{} cannot be split over {workers} queues (each needs \
-                 at least {unit} ports)",
-                policy.ports.0, policy.ports.1
-            )),
-        }
+        let (first, last) = policy.ports;
+        PortSlices::new(first, last, workers, unit)
+            .map(Some)
+            .ok_or_else(|| {
+                format!(
+                    "allocation.ports {first}-{last} cannot be split over {workers} queues (each \
+                 needs at least {unit} ports)"
+                )
+            })
     }
 
     /// The rule for `workers` workers over `policy`'s pool, with the static mappings.
@@ -134,26 +145,17 @@ impl Nat44Shards {
         policy: &AllocPolicy,
         statics: &[StaticMapping],
     ) -> Result<Nat44Shards, String> {
-        Self::check(workers, policy).map_err(|m| format!("tun.queues: {m}"))?;
-        let outside = match policy.mode {
-            AllocMode::Deterministic => {
-                // Leaked once at start: the map lives as long as the process.
-                let ranges = Box::leak(policy.ranges().into_boxed_slice());
-                let map = DeterministicMap::new(&policy.deterministic_config(ranges))
-                    .map_err(|e| format!("allocation: {e}"))?;
-                Outside::Deterministic(map)
-            }
-            mode => {
-                let unit = if mode == AllocMode::PortBlock {
-                    policy.block_size
-                } else {
-                    2
-                };
-                let s = PortSlices::new(policy.ports.0, policy.ports.1, workers, unit)
-                    .ok_or_else(|| "tun.queues: the port range cannot be split".to_string())?;
-                Outside::Slices(s)
-            }
-        };
+        let outside =
+            match Self::port_slices(workers, policy).map_err(|m| format!("tun.queues: {m}"))? {
+                Some(s) => Outside::Slices(s),
+                None => {
+                    // Leaked once at start: the map lives as long as the process.
+                    let ranges = Box::leak(policy.ranges().into_boxed_slice());
+                    let map = DeterministicMap::new(&policy.deterministic_config(ranges))
+                        .map_err(|e| format!("allocation: {e}"))?;
+                    Outside::Deterministic(map)
+                }
+            };
         let mut shards = Nat44Shards {
             workers,
             pool: pool.clone(),
@@ -235,10 +237,7 @@ impl Nat44Shards {
     /// engine counts the drop).
     pub fn route(&self, dir: Direction, pkt: &[u8]) -> Route {
         let Ok(info) = parse_ipv4(pkt) else {
-            return Route {
-                owner: None,
-                fragment: None,
-            };
+            return Route::ANY;
         };
         let fragment = info.fragment.map(|f| {
             (
