@@ -198,16 +198,18 @@ test_tcp_transfer_sha256() {
     grep -q "^peer $POOL_IP:[0-9]* bytes 8000000 sha256 $want$" <<<"$line"
 }
 
-test_hairpin() {
-  # B listens on 10.0.0.3:8080, statically mapped to 198.51.100.1:8080; A connects to that
+test_hairpin() {  # test_hairpin [OUTSIDE-PORT SOURCE-PORT-REGEX]
+  # B listens on 10.0.0.3:8080, statically mapped to 198.51.100.1:OUTSIDE-PORT (8080); A
+  # connects to that, and B must see A's outside address with a port matching the regex
+  local port=${1:-8080} sport=${2:-[0-9]+}
   head -c 300000 /dev/urandom >"$STATE/hp.bin"
   local want got line
   want=$(sha256sum "$STATE/hp.bin" | cut -d' ' -f1)
-  got=$(nsx "$NS_A" $TOOL tcp-send "$POOL_IP" 8080 "$STATE/hp.bin") || return 1
+  got=$(nsx "$NS_A" $TOOL tcp-send "$POOL_IP" "$port" "$STATE/hp.bin") || return 1
   line=$(tail -1 "$STATE/sink-b.txt")
   echo "B's log: $line"
-  expect "B saw A as the pool address, same digest" \
-    grep -q "^peer $POOL_IP:[0-9]* bytes 300000 sha256 $want$" <<<"$line" && expect "digest" test "$got" = "$want"
+  expect "B saw A as the pool address (port $sport), same digest" \
+    grep -Eq "^peer $POOL_IP:($sport) bytes 300000 sha256 $want$" <<<"$line" && expect "digest" test "$got" = "$want"
 }
 
 test_translation_log() {
@@ -321,18 +323,6 @@ sharded_udp_flows() {
 test_sharded_flows() {
   sharded_udp_flows "$NS_A" 1024 33279 && sharded_udp_flows "$NS_B" 33280 65535 &&
     nsx "$NS_A" ping -c 2 -i 0.2 -W 2 "$OUT_IP" && nsx "$NS_B" ping -c 2 -i 0.2 -W 2 "$OUT_IP"
-}
-
-test_sharded_hairpin_between_workers() {
-  head -c 300000 /dev/urandom >"$STATE/hp2.bin"
-  local want got line
-  want=$(sha256sum "$STATE/hp2.bin" | cut -d' ' -f1)
-  got=$(nsx "$NS_A" $TOOL tcp-send "$POOL_IP" 40000 "$STATE/hp2.bin") || return 1
-  line=$(tail -1 "$STATE/sink-b.txt")
-  echo "B's log: $line"
-  expect "B saw A as a pool address of worker 0's slice, same digest" \
-    grep -Eq "^peer $POOL_IP:([1-9][0-9]{3}|[12][0-9]{4}|3[0-2][0-9]{3}) bytes 300000 sha256 $want$" <<<"$line" &&
-    expect "digest" test "$got" = "$want"
 }
 
 test_sharded_handoffs_counted() {
@@ -634,7 +624,9 @@ else
 fi
 if nat_start nat "$STATE/sharded.toml"; then
   run sharded_two_workers_udp_flows_in_their_port_slices test_sharded_flows
-  run sharded_hairpin_between_workers_sha256 test_sharded_hairpin_between_workers
+  # A hairpin that crosses workers: A (worker 0) to B's static mapping on worker 1's port 40000;
+  # B must see a source port of worker 0's slice, 1024-33279
+  run sharded_hairpin_between_workers_sha256 test_hairpin 40000 '[1-9][0-9]{3}|[12][0-9]{4}|3[0-2][0-9]{3}'
   run sharded_tcp_transfer_sha256 test_tcp_transfer_sha256
   run sharded_handoffs_counted_none_dropped test_sharded_handoffs_counted
   run sharded_sigterm_clean_shutdown test_clean_shutdown
