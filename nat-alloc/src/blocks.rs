@@ -178,8 +178,12 @@ impl<I: InsideAddress> BlockSlot<I> {
         next: NONE,
     };
 
+    /// Tests the counters one by one: comparing the array as a whole loads it in one wide
+    /// read, which stalls on the narrow store that `release` has just made to one of them.
+    #[inline(always)]
     fn is_empty(&self) -> bool {
-        self.used == [0; 3]
+        let [tcp, udp, icmp] = self.used;
+        tcp | udp | icmp == 0
     }
 }
 

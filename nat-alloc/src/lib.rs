@@ -96,7 +96,7 @@
 //! | block mode, per NAT44 subscriber with M = 8 blocks of N = 256 (worst case) | 1,161 |
 //! | [`DeterministicSlot`] + bitmaps, per subscriber of P ports | 32 + 24·⌈P/64⌉ (800 for P = 2,000) |
 //! | [`SimpleAllocator`] (whole value) | 25,376 |
-//! | [`BlockAllocator`] (whole value; 1 KiB of it the scatter permutation's round tables) | 1,760 |
+//! | [`BlockAllocator`] (whole value; 768 B of it the scatter permutation's round tables) | 1,520 |
 //!
 //! # Time
 //!

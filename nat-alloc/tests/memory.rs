@@ -16,6 +16,7 @@ fn memory_per_subscriber_and_address() {
     let block6 = size_of::<BlockSlot<Ipv6Addr>>();
     let det = size_of::<DeterministicSlot>();
     let simple = size_of::<SimpleAllocator>();
+    let block_alloc = size_of::<BlockAllocator<Ipv4Addr>>();
     // Block mode at the defaults: N = 256 ports, M = 8 blocks, tiles 1024..=65535.
     let (n, m) = (256usize, 8usize);
     let block_bitmaps = 3 * n.div_ceil(64) * 8;
@@ -41,7 +42,7 @@ fn memory_per_subscriber_and_address() {
     std::println!(
         "deterministic: DeterministicSlot {det} B, {det_sub} B per subscriber of 2000 ports"
     );
-    std::println!("SimpleAllocator {simple} B");
+    std::println!("SimpleAllocator {simple} B; BlockAllocator<Ipv4Addr> {block_alloc} B");
     assert!(sub4 <= 64 && sub6 <= 72, "{sub4} {sub6}");
     assert!(addr <= 25_400, "{addr}");
     assert!(hold <= 16 && exempt <= 8);
@@ -50,4 +51,5 @@ fn memory_per_subscriber_and_address() {
     assert!(block_sub4 <= 1170, "{block_sub4}");
     assert!(det <= 32 && det_sub <= 800, "{det} {det_sub}");
     assert!(simple <= 25_400);
+    assert!(block_alloc <= 1_536, "{block_alloc}");
 }

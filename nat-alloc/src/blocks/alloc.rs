@@ -34,106 +34,27 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
+        let admitted = self.admit(now, req)?;
         let Admitted {
             hash, si, exempt, ..
-        } = self.admit(now, req)?;
-        let proto = req.proto;
-        let s = self.subs.get(si);
-        let (paired, first_block) = (s.addr, s.block_count == 0);
-        let addr = if paired != NONE {
-            paired
-        } else {
-            let (bits, wpa, bpa) = (&*self.pool_bits, self.wpa, self.bpa);
-            let picked = self.pool.pick(hash, |a| {
-                let w = bits.get(a as usize * wpa..(a as usize + 1) * wpa)?;
-                let used: u32 = w.iter().map(|x| x.count_ones()).sum();
-                (used < bpa).then_some(u64::from(used))
-            });
-            match picked {
-                Some(a) => a,
-                None => return Err(self.reject(si, now, proto, AllocError::PoolExhausted)),
-            }
-        };
-        let outside = self.pool.address(addr).ok_or(AllocError::PoolExhausted)?;
+        } = admitted;
         let flow = FlowId::new(
             hash,
             req.inside.port,
             req.remote.addr.to_bits(),
             req.remote.port,
-            proto.index() as u8,
+            req.proto.index() as u8,
         );
         let parity = self.chooser.parity_for(req.inside.port);
-        let limit = if exempt {
-            self.m.saturating_add(1)
-        } else {
-            self.m
-        };
-        // 1. Port preservation: the inside port when it lies in an owned block; a subscriber's
-        // first block is the one that holds its first inside port, if that block is free.
-        // (Opening a block per inside port would spend the M blocks on a few mappings.)
-        if self.chooser.policy().preserve
-            && let Some((b, pos)) = self.locate(req.inside.port)
+        // The common case, kept small: a port of the right parity in a block the subscriber
+        // holds, when the policy does not try the inside port first.
+        if !self.chooser.policy().preserve
+            && let Some(port) = self.in_owned_blocks(si, req.proto, parity, &flow, exempt)
+            && let Some(outside) = self.pool.address(self.subs.get(si).addr)
         {
-            let bi = match self.owned_block(si, addr, b) {
-                Some(bi) => Some(bi),
-                None if first_block => self.open_block(si, addr, b, now),
-                None => None,
-            };
-            if let Some(bi) = bi
-                && let Some(p) = self
-                    .choose_in(bi, proto, Parity::Any, &flow, Some(pos))
-                    .filter(|&p| p == pos)
-                && let Some(port) = self.take(si, bi, p, proto, exempt)
-            {
-                return Ok(Endpoint::new(outside, port));
-            }
+            return Ok(Endpoint::new(outside, port));
         }
-        // 2. A free port of the right parity in an owned block, 3. in a new block, 4. of
-        // any parity in an owned block (parity is a SHOULD, RFC 4787 REQ-4).
-        for step in 0..3 {
-            let bi = match step {
-                1 => {
-                    if self.subs.get(si).block_count >= limit {
-                        continue;
-                    }
-                    let salt = hash ^ self.stats.allocated;
-                    let Some(b) = self.free_block(addr, salt) else {
-                        continue;
-                    };
-                    let Some(bi) = self.open_block(si, addr, b, now) else {
-                        continue;
-                    };
-                    let par = parity;
-                    if let Some(p) = self.choose_in(bi, proto, par, &flow, None)
-                        && let Some(port) = self.take(si, bi, p, proto, exempt)
-                    {
-                        return Ok(Endpoint::new(outside, port));
-                    }
-                    continue;
-                }
-                _ => self.subs.get(si).blocks,
-            };
-            let par = if step == 0 { parity } else { Parity::Any };
-            let mut cur = bi;
-            for _ in 0..self.blocks.len() {
-                if cur == NONE {
-                    break;
-                }
-                if let Some(p) = self.choose_in(cur, proto, par, &flow, None)
-                    && let Some(port) = self.take(si, cur, p, proto, exempt)
-                {
-                    return Ok(Endpoint::new(outside, port));
-                }
-                cur = self.blocks[cur as usize].next_sub;
-            }
-        }
-        let s = self.subs.get(si);
-        let err = if s.block_count >= limit {
-            AllocError::QuotaExhausted
-        } else {
-            AllocError::PoolExhausted
-        };
-        Err(self.reject(si, now, proto, err))
+        self.allocate_in_order(now, req, &admitted, &flow, parity)
     }
 
     fn reserve(
@@ -204,11 +125,8 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         }
         let p = proto.index();
         let blk = &mut self.blocks[bi as usize];
-        // Work on a copy: testing the array just written costs a store-forwarding stall.
-        let mut used = blk.used;
-        used[p] = used[p].saturating_sub(1);
-        blk.used = used;
-        if used == [0; 3] {
+        blk.used[p] = blk.used[p].saturating_sub(1);
+        if blk.is_empty() {
             blk.since = now.as_millis();
             self.lists.push_idle(self.blocks, bi);
         }
@@ -247,6 +165,111 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
 }
 
 impl<I: InsideAddress> BlockAllocator<'_, I> {
+    /// Every step of `allocate`, in order: 1. port preservation: the inside port when it lies
+    /// in an owned block; a subscriber's first block is the one that holds its first inside
+    /// port, if that block is free (opening a block per inside port would spend the M blocks
+    /// on a few mappings). 2. A free port of the right parity in an owned block, 3. in a new
+    /// block, 4. of any parity in an owned block (parity is a SHOULD, RFC 4787 REQ-4).
+    #[inline(never)]
+    fn allocate_in_order(
+        &mut self,
+        now: Instant,
+        req: &AllocRequest<I, Ipv4Addr>,
+        admitted: &Admitted<I>,
+        flow: &FlowId,
+        parity: Parity,
+    ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
+        let Admitted {
+            hash, si, exempt, ..
+        } = *admitted;
+        let proto = req.proto;
+        let s = self.subs.get(si);
+        let (paired, first_block) = (s.addr, s.block_count == 0);
+        let addr = if paired != NONE {
+            paired
+        } else {
+            let (bits, wpa, bpa) = (&*self.pool_bits, self.wpa, self.bpa);
+            let picked = self.pool.pick(hash, |a| {
+                let w = bits.get(a as usize * wpa..(a as usize + 1) * wpa)?;
+                let used: u32 = w.iter().map(|x| x.count_ones()).sum();
+                (used < bpa).then_some(u64::from(used))
+            });
+            match picked {
+                Some(a) => a,
+                None => return Err(self.reject(si, now, proto, AllocError::PoolExhausted)),
+            }
+        };
+        let outside = self.pool.address(addr).ok_or(AllocError::PoolExhausted)?;
+        let limit = if exempt {
+            self.m.saturating_add(1)
+        } else {
+            self.m
+        };
+        if self.chooser.policy().preserve
+            && let Some((b, pos)) = self.locate(req.inside.port)
+        {
+            let bi = match self.owned_block(si, addr, b) {
+                Some(bi) => Some(bi),
+                None if first_block => self.open_block(si, addr, b, now),
+                None => None,
+            };
+            if let Some(bi) = bi
+                && let Some(p) = self
+                    .choose_in(bi, proto, Parity::Any, flow, Some(pos))
+                    .filter(|&p| p == pos)
+                && let Some(port) = self.take(si, bi, p, proto, exempt)
+            {
+                return Ok(Endpoint::new(outside, port));
+            }
+        }
+        if let Some(port) = self.in_owned_blocks(si, proto, parity, flow, exempt) {
+            return Ok(Endpoint::new(outside, port));
+        }
+        if self.subs.get(si).block_count < limit
+            && let Some(b) = self.free_block(addr, hash ^ self.stats.allocated)
+            && let Some(bi) = self.open_block(si, addr, b, now)
+            && let Some(p) = self.choose_in(bi, proto, parity, flow, None)
+            && let Some(port) = self.take(si, bi, p, proto, exempt)
+        {
+            return Ok(Endpoint::new(outside, port));
+        }
+        if let Some(port) = self.in_owned_blocks(si, proto, Parity::Any, flow, exempt) {
+            return Ok(Endpoint::new(outside, port));
+        }
+        let err = if self.subs.get(si).block_count >= limit {
+            AllocError::QuotaExhausted
+        } else {
+            AllocError::PoolExhausted
+        };
+        Err(self.reject(si, now, proto, err))
+    }
+
+    /// Takes a free port of class `parity` in the first of subscriber `si`'s blocks that has
+    /// one.
+    #[inline(always)]
+    fn in_owned_blocks(
+        &mut self,
+        si: usize,
+        proto: L4Proto,
+        parity: Parity,
+        flow: &FlowId,
+        exempt: bool,
+    ) -> Option<u16> {
+        let mut cur = self.subs.get(si).blocks;
+        for _ in 0..self.blocks.len() {
+            if cur == NONE {
+                break;
+            }
+            if let Some(p) = self.choose_in(cur, proto, parity, flow, None)
+                && let Some(port) = self.take(si, cur, p, proto, exempt)
+            {
+                return Some(port);
+            }
+            cur = self.blocks[cur as usize].next_sub;
+        }
+        None
+    }
+
     /// Picks a free position of `proto` in block `bi` with the port chooser.
     #[inline(always)]
     fn choose_in(

@@ -113,7 +113,7 @@ pub struct AllocMemory {
 }
 
 /// One of the allocators of `nat-alloc`, chosen by configuration.
-// One value per runtime: the block allocator's 1 KiB of scatter tables costs nothing worth a
+// One value per runtime: the block allocator's 768 B of scatter tables costs nothing worth a
 // pointer on every allocation.
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
