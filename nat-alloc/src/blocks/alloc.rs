@@ -34,10 +34,9 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        let admitted = self.admit(now, req)?;
         let Admitted {
             hash, si, exempt, ..
-        } = admitted;
+        } = self.admit(now, req)?;
         let flow = FlowId::new(
             hash,
             req.inside.port,
@@ -54,7 +53,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         {
             return Ok(Endpoint::new(outside, port));
         }
-        self.allocate_in_order(now, req, &admitted, &flow, parity)
+        self.allocate_in_order(now, req, hash, si, exempt, &flow, parity)
     }
 
     fn reserve(
@@ -170,18 +169,21 @@ impl<I: InsideAddress> BlockAllocator<'_, I> {
     /// port, if that block is free (opening a block per inside port would spend the M blocks
     /// on a few mappings). 2. A free port of the right parity in an owned block, 3. in a new
     /// block, 4. of any parity in an owned block (parity is a SHOULD, RFC 4787 REQ-4).
+    ///
+    /// Takes the admission's fields one by one: passing the `Admitted` value instead made the
+    /// common case 6 ns slower (it kept the value in memory).
     #[inline(never)]
+    #[allow(clippy::too_many_arguments)]
     fn allocate_in_order(
         &mut self,
         now: Instant,
         req: &AllocRequest<I, Ipv4Addr>,
-        admitted: &Admitted<I>,
+        hash: u64,
+        si: usize,
+        exempt: bool,
         flow: &FlowId,
         parity: Parity,
     ) -> Result<Endpoint<Ipv4Addr>, AllocError> {
-        let Admitted {
-            hash, si, exempt, ..
-        } = *admitted;
         let proto = req.proto;
         let s = self.subs.get(si);
         let (paired, first_block) = (s.addr, s.block_count == 0);
