@@ -424,7 +424,7 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
         }
     }
 
-    /// Ends idle blocks and hold-downs due at `now` (every call does it too).
+    /// Ends idle blocks and hold-downs due at `now` (every call but `release` does it too).
     #[inline]
     pub fn poll(&mut self, now: Instant) {
         // The common case, nothing due, without a call.

@@ -100,8 +100,10 @@
 //!
 //! # Time
 //!
-//! `now` ([`Instant`](nat_core::time::Instant)) is an argument of every call; each call first
-//! expires what is due (hold-downs, idle blocks), `poll(now)` does only that, and
+//! `now` ([`Instant`](nat_core::time::Instant)) is an argument of every call; each call that
+//! can take a port first expires what is due (hold-downs, idle blocks; the block allocator's
+//! `release` leaves it to the next call, since a port it frees cannot depend on it),
+//! `poll(now)` does only that, and
 //! `next_timeout()` tells the caller's timer when it is next needed (quinn-proto style). The
 //! same configuration, key and calls give the same answers: a hot standby replaying its
 //! primary's calls holds the same ports.

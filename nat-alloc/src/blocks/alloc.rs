@@ -100,7 +100,8 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         inside: Endpoint<I>,
         outside: Endpoint<Ipv4Addr>,
     ) {
-        self.poll(now);
+        // No `poll`: what is due (empty blocks, hold-downs) holds no port, so the release
+        // cannot depend on it; the next call that can take a port expires it first.
         let sub = self.subs.subscriber_of(inside.addr);
         let found = (|| {
             let addr = self.pool.index_of(outside.addr)?;
