@@ -46,10 +46,10 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for BlockAllocator<'_, I> {
         );
         let parity = self.chooser.parity_for(req.inside.port);
         // The common case, kept small: a port of the right parity in a block the subscriber
-        // holds, when the policy does not try the inside port first.
+        // holds (on its paired address), when the policy does not try the inside port first.
         if !self.chooser.policy().preserve
-            && let Some(port) = self.in_owned_blocks(si, req.proto, parity, &flow, exempt)
             && let Some(outside) = self.pool.address(self.subs.get(si).addr)
+            && let Some(port) = self.in_owned_blocks(si, req.proto, parity, &flow, exempt)
         {
             return Ok(Endpoint::new(outside, port));
         }
