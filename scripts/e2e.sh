@@ -113,6 +113,14 @@ write_config "$STATE/blocks.toml" "
 mode = \"port-block\"
 block_size = 128
 max_blocks = 2"
+write_config "$STATE/scattered.toml" "
+[allocation]
+mode = \"port-block\"
+block_size = 128
+max_blocks = 2
+block_layout = \"scattered\"
+port_preservation = false
+seed = 1234"
 write_config "$STATE/determ.toml" "
 [allocation]
 mode = \"deterministic\"
@@ -305,6 +313,37 @@ test_mode() {  # test_mode CONFIG LOG-PATTERN
   if [[ -n $2 ]]; then grep -q "$2" "$STATE/xlat.log" || { echo "no '$2' log record"; ok=1; }; fi
   nat_stop nat || { echo "bad exit"; ok=1; }
   return $ok
+}
+
+# Scattered port blocks (RFC 7269 § 5.1): 10 flows of one subscriber, all in its one block of
+# 128, must not sit in 128 consecutive ports; `nat44 --who` must name, for each port, a block
+# that a PORT-BLOCK-ALLOC record logged.
+test_scattered_blocks() {
+  local i out port ports=() ok=0 mark
+  mark=$(cat "$STATE/xlat.log" 2>/dev/null | wc -l)  # the log is appended to: read only this run's
+  nat_start nat "$STATE/scattered.toml" || return 1
+  for i in $(seq 1 10); do
+    out=$(nsx "$NS_A" $TOOL udp-request "$OUT_IP" 7 "scatter-$i" $((43000 + i))) || { echo "flow $i: $out"; ok=1; break; }
+    port=$(sed -nE "s/^echo $POOL_IP:([0-9]+) scatter-$i$/\1/p" <<<"$out")
+    [[ -n $port ]] || { echo "flow $i not translated: $out"; ok=1; break; }
+    ports+=("$port")
+  done
+  sleep 0.3
+  nat_stop nat || { echo "bad exit"; ok=1; }
+  ((ok == 0)) || return 1
+  local sorted lo hi first
+  sorted=$(printf '%s\n' "${ports[@]}" | sort -n)
+  lo=$(head -1 <<<"$sorted") hi=$(tail -1 <<<"$sorted")
+  echo "ports: ${ports[*]} (spread $lo-$hi)"
+  expect "ports spread over more than one block's width" test $((hi - lo)) -ge 128 || return 1
+  tail -n +$((mark + 1)) "$STATE/xlat.log" >"$STATE/scattered.log"
+  for port in "${ports[@]}"; do
+    out=$("$NAT44" --config "$STATE/scattered.toml" --who "$POOL_IP:$port") || { echo "$out"; return 1; }
+    echo "$out"
+    first=$(sed -nE 's/.*tsport="([0-9]+)".*/\1/p' <<<"$out")
+    expect "a logged block holds port $port" \
+      grep -q "PORT-BLOCK-ALLOC .*tsrc=\"$POOL_IP\" tsport=\"$first\"" "$STATE/scattered.log" || return 1
+  done
 }
 
 # sharded_udp_flows NS FIRST-PORT LAST-PORT : 30 UDP flows from NS; every echo must come back,
@@ -634,6 +673,7 @@ else
   run sharded_translator_starts false
 fi
 run port_block_mode_translates_and_logs_blocks test_mode blocks.toml "PORT-BLOCK-ALLOC"
+run port_block_scattered_spread_and_who_names_the_logged_block test_scattered_blocks
 run deterministic_mode_translates test_mode determ.toml ""
 
 # NAT64: IPv6-only host -> IPv4-only host

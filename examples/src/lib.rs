@@ -15,13 +15,16 @@ pub fn say(msg: std::fmt::Arguments<'_>) {
 }
 
 /// The `main` of a translator binary called `name`: parses the command line, loads the
-/// configuration with `load` and runs it with `run`.
+/// configuration with `load` and runs it with `run`. `options` lists the binary's own
+/// alternatives to `--check` in the usage line (" | --who ADDR:PORT"), which its `main`
+/// handles before calling this.
 pub fn translator_main<C>(
     name: &str,
+    options: &str,
     load: impl FnOnce(&Path) -> Result<C, ConfigError>,
     run: impl FnOnce(&C, &str) -> Result<(), RunError>,
 ) -> ExitCode {
-    let usage = format!("usage: {name} --config FILE [--check]");
+    let usage = format!("usage: {name} --config FILE [--check{options}]");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     let (path, check) = match args.as_slice() {

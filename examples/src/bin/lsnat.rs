@@ -24,5 +24,5 @@ use nat_std::runtime::run_lsnat;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    nat_examples::translator_main("lsnat", LsnatFile::load_validated, run_lsnat)
+    nat_examples::translator_main("lsnat", "", LsnatFile::load_validated, run_lsnat)
 }

@@ -19,5 +19,5 @@ use nat_std::runtime::run_nat64;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    nat_examples::translator_main("nat64", Nat64File::load_validated, run_nat64)
+    nat_examples::translator_main("nat64", "", Nat64File::load_validated, run_nat64)
 }

@@ -2,10 +2,11 @@
 //! allocator and the log.
 
 use super::file::{
-    AllocMode, Behavior, Config, Ipv4Prefix, LogEvents, LogSection, LogTargetKind,
-    UnreachableSection,
+    AllocMode, Behavior, BlockLayoutSetting, Config, Ipv4Prefix, LogEvents, LogSection,
+    LogTargetKind, UnreachableSection,
 };
 use super::{ConfigError, field_at, line_col};
+use nat_alloc::BlockLayout;
 use nat_core::behavior::{FilteringBehavior, MappingBehavior, PerProto, Timeouts};
 use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::nat44::{IcmpErrorPolicy, MAX_PREFIXES, Nat44Config, PrefixList, UnreachableCode};
@@ -43,6 +44,8 @@ pub struct AllocPolicy {
     pub block_size: u16,
     /// Blocks per subscriber (port-block mode).
     pub max_blocks: u16,
+    /// Contiguous or scattered blocks (port-block mode).
+    pub block_layout: BlockLayout,
     /// Ports per subscriber (deterministic mode).
     pub ports_per_subscriber: u16,
     /// Hash key.
@@ -409,6 +412,10 @@ impl Config {
             hold_down: Duration::from_secs(a.hold_down),
             block_size: *a.block_size.get_ref(),
             max_blocks: *a.max_blocks.get_ref(),
+            block_layout: match a.block_layout.get_ref() {
+                BlockLayoutSetting::Contiguous => BlockLayout::Contiguous,
+                BlockLayoutSetting::Scattered => BlockLayout::Scattered,
+            },
             ports_per_subscriber: *a.ports_per_subscriber.get_ref(),
             seed: a.seed.unwrap_or_else(random_seed),
             port_quota,
@@ -434,6 +441,24 @@ impl Config {
                         "allocation.max_blocks",
                         "must be at least 1",
                     ));
+                }
+                if policy.block_layout == BlockLayout::Scattered {
+                    if span % 2 == 1 {
+                        return Err(ctx.err(
+                            a.ports.span(),
+                            "allocation.ports",
+                            "scattered blocks permute pairs of ports: the range needs an even \
+                             number of ports",
+                        ));
+                    }
+                    if a.seed.is_none() {
+                        return Err(ctx.err(
+                            a.block_layout.span(),
+                            "allocation.seed",
+                            "scattered blocks need a fixed seed: their ports are listed from \
+                             the log with it (`nat44 --config FILE --who ADDR:PORT`)",
+                        ));
+                    }
                 }
             }
             AllocMode::Deterministic => {

@@ -279,6 +279,16 @@ pub enum AllocMode {
     Deterministic,
 }
 
+/// Where a port block's ports lie (RFC 7269 § 5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockLayoutSetting {
+    /// `block_size` consecutive ports.
+    Contiguous,
+    /// `block_size` ports spread over the range by a keyed permutation of `seed`.
+    Scattered,
+}
+
 /// Per-subscriber limits: `[allocation.quota]`.
 #[derive(Clone, Copy, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -309,6 +319,8 @@ pub struct AllocationSection {
     pub block_size: Spanned<u16>,
     /// Blocks a subscriber may hold (port-block mode).
     pub max_blocks: Spanned<u16>,
+    /// Contiguous or scattered blocks (port-block mode).
+    pub block_layout: Spanned<BlockLayoutSetting>,
     /// Ports per subscriber (deterministic mode).
     pub ports_per_subscriber: Spanned<u16>,
     /// Key of the port choice hashes; absent: random at start.
@@ -332,6 +344,7 @@ impl Default for AllocationSection {
             hold_down: 120,
             block_size: Spanned::new(0..0, 256),
             max_blocks: Spanned::new(0..0, 4),
+            block_layout: Spanned::new(0..0, BlockLayoutSetting::Contiguous),
             ports_per_subscriber: Spanned::new(0..0, 2016),
             seed: None,
             quota: QuotaSection::default(),

@@ -17,9 +17,9 @@ mod nat64;
 
 pub use checked::{AllocPolicy, LogSettings, LogTarget, RuntimeSettings, StaticMapping, Validated};
 pub use file::{
-    AllocMode, AllocationSection, Behavior, Config, IcmpErrorsSection, Ipv4Prefix, LogEvents,
-    LogSection, LogTargetKind, NatSection, PortSpan, Proto, QuotaSection, RuntimeSection,
-    StaticSection, TimeoutsSection, TunSection, UnreachableSection,
+    AllocMode, AllocationSection, Behavior, BlockLayoutSetting, Config, IcmpErrorsSection,
+    Ipv4Prefix, LogEvents, LogSection, LogTargetKind, NatSection, PortSpan, Proto, QuotaSection,
+    RuntimeSection, StaticSection, TimeoutsSection, TunSection, UnreachableSection,
 };
 pub use lsnat::{
     AdminName, HealthSection, LsnatFile, LsnatModeName, LsnatSection, LsnatValidated, MAX_SERVERS,
@@ -178,5 +178,23 @@ outside = "198.51.100.1:8080"
         let text = format!("{GOOD}\n[log]\ntarget = \"file\"\n");
         let e = check(&text).unwrap_err();
         assert_eq!(e.field, "log.path");
+    }
+
+    /// Scattered blocks (RFC 7269 § 5.1) need a seed, to list a logged block's ports later,
+    /// and an even number of ports, which their permutation takes in pairs.
+    #[test]
+    fn scattered_blocks_need_a_seed_and_an_even_port_range() {
+        let blocks = "\n[allocation]\nmode = \"port-block\"\nblock_layout = \"scattered\"\n";
+        let v = check(&format!("{GOOD}{blocks}seed = 9\n")).unwrap();
+        assert_eq!(v.alloc.block_layout, nat_alloc::BlockLayout::Scattered);
+        let e = check(&format!("{GOOD}{blocks}")).unwrap_err();
+        assert_eq!(e.field, "allocation.seed");
+        let e = check(&format!("{GOOD}{blocks}seed = 9\nports = \"1025-65535\"\n")).unwrap_err();
+        assert_eq!(e.field, "allocation.ports");
+        let e =
+            check(&format!("{GOOD}{blocks}").replace("\"scattered\"", "\"spread\"")).unwrap_err();
+        assert_eq!(e.field, "allocation.block_layout");
+        let v = check(&format!("{GOOD}\n[allocation]\nmode = \"port-block\"\n")).unwrap();
+        assert_eq!(v.alloc.block_layout, nat_alloc::BlockLayout::Contiguous);
     }
 }

@@ -69,6 +69,23 @@ impl AllocPolicy {
         n + n / 7 + 8
     }
 
+    /// The block allocator's configuration (port-block mode).
+    pub fn block_config<'a>(&self, ranges: &'a [Ipv4Range]) -> BlockConfig<'a> {
+        BlockConfig {
+            ports: PortRange {
+                first: self.ports.0,
+                last: self.ports.1,
+            },
+            block_size: self.block_size,
+            max_blocks: self.max_blocks,
+            layout: self.block_layout,
+            hold_down: self.hold_down,
+            policy: self.port_policy(),
+            quotas: self.quotas(),
+            ..BlockConfig::new(ranges, self.key())
+        }
+    }
+
     /// The deterministic configuration (the first inside prefix; validation checked there is
     /// exactly one).
     pub fn deterministic_config<'a>(
@@ -174,16 +191,7 @@ impl AllocMemory {
                     .map_err(err)
             }
             AllocMode::PortBlock => {
-                let mut cfg = BlockConfig::new(&self.ranges, p.key());
-                cfg.ports = PortRange {
-                    first: p.ports.0,
-                    last: p.ports.1,
-                };
-                cfg.block_size = p.block_size;
-                cfg.max_blocks = p.max_blocks;
-                cfg.hold_down = p.hold_down;
-                cfg.policy = p.port_policy();
-                cfg.quotas = p.quotas();
+                let mut cfg = p.block_config(&self.ranges);
                 // Every subscriber's blocks, and as many again waiting out the hold-down.
                 let nblocks = (subs * usize::from(p.max_blocks)).min(1 << 22);
                 cfg.max_held_blocks = nblocks;

@@ -45,6 +45,7 @@ pub mod mesh;
 mod nat64;
 mod report;
 pub mod shard;
+mod who;
 
 pub use alloc::{AllocBuildError, AllocMemory, AnyAllocator, SharedAllocator};
 pub use engine::{Engine, Nat44Engine, fragment_mtu};
@@ -58,6 +59,7 @@ pub use nat64::{
 };
 pub use report::{dump, summary};
 pub use shard::{MAX_WORKERS, Nat44Shards};
+pub use who::{Owner, who};
 
 use crate::config::{AllocPolicy, RuntimeSettings, Validated};
 use crate::log::{Origin, TranslationLog, hostname};
@@ -842,16 +844,27 @@ mod tests {
     use nat_core::flow::L4Proto;
     use std::collections::HashMap;
 
-    fn validated(extra: &str) -> Validated {
+    /// A NAT44 configuration on `queues` queues, inside prefix `inside`, pool
+    /// 198.51.100.0/31, seed 7, with `extra` lines in `[allocation]`.
+    pub(super) fn validated_with(
+        queues: usize,
+        inside: &str,
+        max_sessions: usize,
+        extra: &str,
+    ) -> Validated {
         let text = format!(
-            "[tun]\nname = \"t\"\nqueues = 3\n[nat]\ninside = [\"10.0.0.0/22\"]\n\
-             pool = [\"198.51.100.0/31\"]\ninside_address = \"10.0.0.1\"\nmax_sessions = 30000\n\
-             [allocation]\nseed = 7\n{extra}"
+            "[tun]\nname = \"t\"\nqueues = {queues}\n[nat]\ninside = [\"{inside}\"]\n\
+             pool = [\"198.51.100.0/31\"]\ninside_address = \"10.0.0.1\"\n\
+             max_sessions = {max_sessions}\n[allocation]\nseed = 7\n{extra}"
         );
         let p = std::path::Path::new("t.toml");
         crate::config::Config::parse(p, &text)
             .and_then(|c| c.validate(p, &text))
             .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn validated(extra: &str) -> Validated {
+        validated_with(3, "10.0.0.0/22", 30000, extra)
     }
 
     /// Every mode: the allocators of the workers of a sharded NAT44 never hand out the same
@@ -863,6 +876,7 @@ mod tests {
             "mode = \"per-port\"\nport_preservation = false\n",
             "mode = \"per-port\"\n",
             "mode = \"port-block\"\nblock_size = 256\nmax_blocks = 4\n",
+            "mode = \"port-block\"\nblock_size = 255\nblock_layout = \"scattered\"\n",
             "mode = \"deterministic\"\nports_per_subscriber = 60\n",
         ] {
             let cfg = validated(extra);

@@ -19,7 +19,7 @@
 //! [RFC 4787]: https://www.rfc-editor.org/rfc/rfc4787
 
 use crate::config::{AllocMode, AllocPolicy, StaticMapping};
-use nat_alloc::DeterministicMap;
+use nat_alloc::{BlockLayout, DeterministicMap};
 use nat_core::flow::{Endpoint, L4Proto};
 use nat_core::nat44::PrefixList;
 use nat_core::verdict::Direction;
@@ -123,6 +123,10 @@ impl Nat44Shards {
         }
         let unit = match policy.mode {
             AllocMode::Deterministic => return Ok(None),
+            // Scattered blocks permute pairs of ports: a slice needs an even length.
+            AllocMode::PortBlock if policy.block_layout == BlockLayout::Scattered => {
+                policy.block_size.saturating_mul(1 + policy.block_size % 2)
+            }
             AllocMode::PortBlock => policy.block_size,
             AllocMode::PerPort => 2,
         };
