@@ -317,7 +317,7 @@ test_mode() {  # test_mode CONFIG LOG-PATTERN
 
 # Scattered port blocks (RFC 7269 § 5.1): 10 flows of one subscriber, all in its one block of
 # 128, must not sit in 128 consecutive ports; `nat44 --who` must name, for each port, a block
-# that a PORT-BLOCK-ALLOC record logged.
+# that a PORT-BLOCK-ALLOC record logged as scattered.
 test_scattered_blocks() {
   local i out port ports=() ok=0 mark
   mark=$(cat "$STATE/xlat.log" 2>/dev/null | wc -l)  # the log is appended to: read only this run's
@@ -342,7 +342,7 @@ test_scattered_blocks() {
     echo "$out"
     first=$(sed -nE 's/.*tsport="([0-9]+)".*/\1/p' <<<"$out")
     expect "a logged block holds port $port" \
-      grep -q "PORT-BLOCK-ALLOC .*tsrc=\"$POOL_IP\" tsport=\"$first\"" "$STATE/scattered.log" || return 1
+      grep -q "PORT-BLOCK-ALLOC .*tsrc=\"$POOL_IP\" tsport=\"$first\" .*tslayout=\"scattered\"" "$STATE/scattered.log" || return 1
   done
 }
 

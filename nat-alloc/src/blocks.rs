@@ -353,6 +353,15 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
         (0..self.n).filter_map(move |pos| self.port_at(b, pos))
     }
 
+    /// How this allocator's blocks lie.
+    pub fn layout(&self) -> BlockLayout {
+        if self.scatter.is_some() {
+            BlockLayout::Scattered
+        } else {
+            BlockLayout::Contiguous
+        }
+    }
+
     /// The real port of position `pos` of block `b`.
     fn port_at(&self, b: u32, pos: u32) -> Option<u16> {
         let logical = b
@@ -503,6 +512,7 @@ impl<'a, I: InsideAddress> BlockAllocator<'a, I> {
                 first_port,
                 len: self.n as u16,
                 proto: None,
+                layout: self.layout(),
             });
         }
         if self.hold_ms == 0 || self.max_held == 0 {

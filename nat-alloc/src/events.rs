@@ -17,6 +17,8 @@ use core::net::Ipv4Addr;
 use nat_core::flow::L4Proto;
 use nat_core::time::Instant;
 
+use crate::blocks::BlockLayout;
+
 /// Something a translation log or a management system should hear about
 /// (draft-nishitani-cgn § 6.1, [RFC 7269 § 5.1], [RFC 6888] REQ-11c).
 ///
@@ -42,6 +44,9 @@ pub enum AllocEvent<I> {
         len: u16,
         /// The protocol, when the allocation is for one protocol.
         proto: Option<L4Proto>,
+        /// How the ports lie: for a scattered block, `first_port..first_port + len` are
+        /// logical ports, which the allocator's keyed permutation maps to real ones.
+        layout: BlockLayout,
     },
     /// The ports of a previous `BlockAllocated` are no longer the subscriber's (they enter
     /// the [RFC 6888] REQ-8 hold-down).
@@ -58,6 +63,8 @@ pub enum AllocEvent<I> {
         len: u16,
         /// The protocol, when the allocation was for one protocol.
         proto: Option<L4Proto>,
+        /// How the ports lie (as in `BlockAllocated`).
+        layout: BlockLayout,
     },
     /// The subscriber reached its quota for `proto` (draft-nishitani-cgn REQ-2c/3c/4c); sent
     /// once until the subscriber frees a port.

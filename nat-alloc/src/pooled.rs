@@ -26,6 +26,7 @@ use nat_core::time::{Duration, Instant};
 
 use crate::admission::{Admission, Admitted, admission_by_fields};
 use crate::bitmap::{Parity, PortBitmap};
+use crate::blocks::BlockLayout;
 use crate::error::{ConfigError, need};
 use crate::events::{AllocEvent, AllocStats, EventQueue};
 use crate::exemption::{ExemptSlot, ExemptTable, Exemption, Exemptions};
@@ -422,6 +423,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
                 first_port: port,
                 len: 1,
                 proto: Some(proto),
+                layout: BlockLayout::Contiguous,
             });
         }
         Ok(Endpoint::new(outside, port))
@@ -512,6 +514,7 @@ impl<I: InsideAddress> PortAllocator<I, Ipv4Addr> for PooledAllocator<'_, I> {
                 first_port: outside.port,
                 len: 1,
                 proto: Some(proto),
+                layout: BlockLayout::Contiguous,
             });
         }
         self.forget_if_idle(si, now);

@@ -23,7 +23,7 @@
 //! [RFC 5612]: https://www.rfc-editor.org/rfc/rfc5612
 
 use crate::config::{LogEvents, LogSettings, LogTarget};
-use nat_alloc::AllocEvent;
+use nat_alloc::{AllocEvent, BlockLayout};
 use nat_core::event::{Event, EventKind};
 use nat_core::flow::{Endpoint, L4Proto};
 use nat_lsnat::event::LsnatEvent;
@@ -460,6 +460,7 @@ pub fn format_alloc_record<I: Copy + fmt::Display>(
             first_port,
             len,
             proto,
+            layout,
         }
         | AllocEvent::BlockFreed {
             at,
@@ -468,6 +469,7 @@ pub fn format_alloc_record<I: Copy + fmt::Display>(
             first_port,
             len,
             proto,
+            layout,
         } => {
             let alloc = matches!(e, AllocEvent::BlockAllocated { .. });
             let msgid = match (alloc, len) {
@@ -479,9 +481,15 @@ pub fn format_alloc_record<I: Copy + fmt::Display>(
             header(out, at, o, msgid, PRI_INFO);
             let proto = proto.map_or("all", proto_name);
             let last = u32::from(first_port) + u32::from(len.max(1)) - 1;
+            // A scattered block's ports are logical (RFC 7269 § 5.1): the record says so, and
+            // `nat44 --who ADDR:PORT` finds the block of a real port.
+            let (sd_layout, scattered) = match layout {
+                BlockLayout::Scattered => (" tslayout=\"scattered\"", "scattered block "),
+                BlockLayout::Contiguous => ("", ""),
+            };
             let _ = write!(
                 out,
-                "[nat@32473 proto=\"{proto}\" isrc=\"{subscriber}\" tsrc=\"{outside}\" tsport=\"{first_port}\" tsportend=\"{last}\"] {subscriber} {} {outside}:{first_port}-{last} ({proto})",
+                "[nat@32473 proto=\"{proto}\" isrc=\"{subscriber}\" tsrc=\"{outside}\" tsport=\"{first_port}\" tsportend=\"{last}\"{sd_layout}] {subscriber} {} {scattered}{outside}:{first_port}-{last} ({proto})",
                 if alloc { "gets" } else { "frees" },
             );
         }
@@ -638,13 +646,14 @@ mod tests {
 
     #[test]
     fn block_record_names_the_range() {
-        let e = AllocEvent::BlockAllocated {
+        let block = |layout| AllocEvent::BlockAllocated {
             at: Instant::from_millis(0),
             subscriber: Ipv4Addr::new(10, 0, 0, 2),
             outside: Ipv4Addr::new(198, 51, 100, 1),
             first_port: 1024,
             len: 256,
             proto: None,
+            layout,
         };
         let o = Origin {
             epoch: UNIX_EPOCH,
@@ -653,12 +662,20 @@ mod tests {
             pid: 1,
         };
         let mut s = String::new();
-        format_alloc_record(&mut s, &e, &o);
+        format_alloc_record(&mut s, &block(BlockLayout::Contiguous), &o);
         assert_eq!(
             s,
             "<134>1 1970-01-01T00:00:00.000Z box nat44 1 PORT-BLOCK-ALLOC [nat@32473 proto=\"all\" \
              isrc=\"10.0.0.2\" tsrc=\"198.51.100.1\" tsport=\"1024\" tsportend=\"1279\"] \
              10.0.0.2 gets 198.51.100.1:1024-1279 (all)"
+        );
+        let mut s = String::new();
+        format_alloc_record(&mut s, &block(BlockLayout::Scattered), &o);
+        assert_eq!(
+            s,
+            "<134>1 1970-01-01T00:00:00.000Z box nat44 1 PORT-BLOCK-ALLOC [nat@32473 proto=\"all\" \
+             isrc=\"10.0.0.2\" tsrc=\"198.51.100.1\" tsport=\"1024\" tsportend=\"1279\" \
+             tslayout=\"scattered\"] 10.0.0.2 gets scattered block 198.51.100.1:1024-1279 (all)"
         );
     }
 

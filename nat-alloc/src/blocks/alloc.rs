@@ -368,6 +368,7 @@ impl<I: InsideAddress> BlockAllocator<'_, I> {
                 first_port,
                 len: self.n as u16,
                 proto: None,
+                layout: self.layout(),
             });
         }
         Some(bi)
