@@ -2,13 +2,13 @@
 //! and expiry on a virtual clock.
 
 use nat_core::flow::{Endpoint, FlowKey, L4Proto};
+use nat_core::session::model::{StoreOp, check_store};
 use nat_core::session::{
     BibEntry, BibKey, BibRef, FixedStore, SessionEntry, SessionRef, SessionStore, StoreError,
     TICK_MS,
 };
 use nat_core::time::Instant;
 use proptest::prelude::*;
-use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 type Store<const N: usize> = FixedStore<Ipv4Addr, Ipv4Addr, N>;
@@ -226,91 +226,15 @@ fn a_clock_jump_of_hours_expires_everything_due_and_nothing_else() {
     assert!(st.next_expiry().unwrap() <= Instant::from_secs(11 * 3600 + 1));
 }
 
-#[derive(Clone, Debug)]
-enum Op {
-    Insert { sub: u8, port: u16, ttl_s: u16 },
-    Remove(usize),
-    Refresh(usize, u16),
-    Advance(u16),
-}
-
-fn op() -> impl Strategy<Value = Op> {
-    prop_oneof![
-        4 => (0u8..8, 0u16..64, 1u16..900).prop_map(|(sub, port, ttl_s)| Op::Insert { sub, port, ttl_s }),
-        1 => any::<usize>().prop_map(Op::Remove),
-        2 => (any::<usize>(), 1u16..900).prop_map(|(i, t)| Op::Refresh(i, t)),
-        2 => (0u16..400).prop_map(Op::Advance),
-    ]
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(2_000))]
 
-    /// The store agrees with a map model: every live session is found from both sides,
-    /// nothing expires early, and nothing due is kept after a drain past one tick.
+    /// The store agrees with the shared map model (`nat_core::session::model`).
     #[test]
-    fn store_matches_model(ops in proptest::collection::vec(op(), 1..120)) {
+    fn store_matches_model(ops in proptest::collection::vec(any::<u64>(), 1..150)) {
+        let ops: Vec<StoreOp> = ops.into_iter().map(StoreOp::from_bits).collect();
         let mut st = Box::new(Store::<32>::new(11));
-        let mut model: HashMap<SessionRef, SessionEntry<Ipv4Addr, Ipv4Addr>> = HashMap::new();
-        let mut bibs: HashMap<u8, BibRef> = HashMap::new();
-        let mut now = Instant::ZERO;
-        for op in ops {
-            match op {
-                Op::Insert { sub, port, ttl_s } => {
-                    let b = match bibs.get(&sub) {
-                        Some(&b) => b,
-                        None => match st.insert_bib(bib(ep(sub, 1000), out_ep(u16::from(sub)))) {
-                            Ok(b) => { bibs.insert(sub, b); b }
-                            Err(e) => { prop_assert_eq!(e, StoreError::Full); continue }
-                        },
-                    };
-                    let e = session(&*st, b, remote(port), now + core::time::Duration::from_secs(ttl_s.into()));
-                    if find_in(&*st, &e.inside_key()).is_some() { continue; }
-                    match st.insert_session(e) {
-                        Ok(r) => { model.insert(r, e); }
-                        Err(err) => { prop_assert_eq!(err, StoreError::Full); prop_assert_eq!(model.len(), 32); }
-                    }
-                }
-                Op::Remove(i) => {
-                    if model.is_empty() { continue; }
-                    let mut keys: Vec<_> = model.keys().copied().collect();
-                    keys.sort();
-                    let r = keys[i % keys.len()];
-                    prop_assert_eq!(st.remove_session(r), model.remove(&r));
-                }
-                Op::Refresh(i, ttl) => {
-                    if model.is_empty() { continue; }
-                    let mut keys: Vec<_> = model.keys().copied().collect();
-                    keys.sort();
-                    let r = keys[i % keys.len()];
-                    let at = now + core::time::Duration::from_secs(ttl.into());
-                    st.update(r, 2, at).unwrap();
-                    let m = model.get_mut(&r).unwrap();
-                    m.expires = at;
-                    m.state = 2;
-                }
-                Op::Advance(s) => {
-                    now = now + core::time::Duration::from_secs(s.into());
-                    while let Some((r, e)) = st.pop_expired(now) {
-                        prop_assert!(e.expires <= now, "expired early");
-                        prop_assert_eq!(model.remove(&r), Some(e));
-                    }
-                    for e in model.values() {
-                        prop_assert!(e.expires.as_millis() + TICK_MS > now.as_millis(), "kept past due");
-                    }
-                }
-            }
-            prop_assert_eq!(st.session_count(), model.len());
-            for (r, e) in &model {
-                prop_assert_eq!(find_in(&*st, &e.inside_key()), Some(*r));
-                prop_assert_eq!(find_out(&*st, &e.outside_key()), Some(*r));
-                prop_assert_eq!(st.session(*r), Some(*e));
-            }
-            for (&sub, &b) in &bibs {
-                let n = model.values().filter(|e| e.bib == b).count() as u32;
-                prop_assert_eq!(st.bib(b).unwrap().sessions, n, "session count of bib {}", sub);
-            }
-        }
+        check_store(&mut *st, 32, &ops).map_err(TestCaseError::fail)?;
     }
 }
 

@@ -21,6 +21,8 @@
 mod fixed;
 mod hash;
 pub(crate) mod index;
+#[cfg(feature = "std")]
+pub mod model;
 mod wheel;
 
 pub use fixed::FixedStore;
